@@ -1,0 +1,1 @@
+"""One module per ``podnet`` subcommand (see ``podnet.cli.SUBCOMMANDS``)."""
