@@ -1,0 +1,1 @@
+"""pytest fixtures for the fake kube service (registered in tests/conftest.py)."""

@@ -1,0 +1,1 @@
+"""Fake mns service: state model (backend.py) apart from the HTTP layer (server.py)."""

@@ -1,0 +1,1 @@
+"""pytest fixtures for the fake mns service (registered in tests/conftest.py)."""
