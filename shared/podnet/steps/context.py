@@ -1,0 +1,138 @@
+"""What a step runs with: the ports, the clock, the settings, and an outbox for the next steps."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from podnet.clock import Clock
+from podnet.errors import Conflict, KubeError
+from podnet.ports import EVENTS, CloudApi, KubeApi, Queue
+from podnet.steps.messages import Envelope, StepName
+
+log = logging.getLogger("podnet.steps")
+
+MAX_DELAY_S = 604800  # MNS DelaySeconds upper bound (7 days)
+COMPONENT = "podnet"
+
+
+class StepSettings(Protocol):
+    """The settings steps read (``podnet.adapters.config.Settings`` provides them)."""
+
+    cluster_id: str
+    platform: str  # ack | acs
+    default_eni_type: str  # what eniType Default means: Trunk | ENI
+    max_attempts: int
+    gc_grace_s: float
+    sweep_period_s: float
+    system_namespace: str
+
+
+@dataclass
+class SimpleSettings:
+    """Plain settings for tests and the local runner."""
+
+    cluster_id: str = "c-podnet-local"
+    platform: str = "ack"
+    default_eni_type: str = "Trunk"
+    max_attempts: int = 12
+    gc_grace_s: float = 600.0
+    sweep_period_s: float = 60.0
+    system_namespace: str = "kube-system"
+
+
+class Outbox(Protocol):
+    """Where steps put the messages for the next steps."""
+
+    def send(self, envelope: Envelope, delay_s: float = 0) -> None: ...
+
+    def dead_letter(self, body: str, reason: str) -> None: ...
+
+
+def queue_name(prefix: str, step: StepName) -> str:
+    """The MNS queue a step listens on: one queue per step, so each FC function has its own trigger."""
+    return f"{prefix}-{step}"
+
+
+def dead_letter_queue_name(prefix: str) -> str:
+    return f"{prefix}-dead-letter"
+
+
+class QueueOutbox:
+    """Sends envelopes to the per-step queues and failures to the dead-letter queue."""
+
+    def __init__(self, queues: Mapping[str, Queue], dead_letter: Queue) -> None:
+        self.queues = dict(queues)
+        self.dlq = dead_letter
+
+    def send(self, envelope: Envelope, delay_s: float = 0) -> None:
+        delay = int(min(MAX_DELAY_S, max(0, round(delay_s))))
+        self.queues[envelope.step].send([envelope.to_body()], delay_s=delay)
+
+    def dead_letter(self, body: str, reason: str) -> None:
+        self.dlq.send([json.dumps({"reason": reason, "body": body[:60000]})])
+
+
+@dataclass
+class RecordingOutbox:
+    """Keeps what steps sent, for unit tests and for counting."""
+
+    sent: list[tuple[Envelope, float]] = field(default_factory=list)
+    dead: list[tuple[str, str]] = field(default_factory=list)
+
+    def send(self, envelope: Envelope, delay_s: float = 0) -> None:
+        self.sent.append((envelope, delay_s))
+
+    def dead_letter(self, body: str, reason: str) -> None:
+        self.dead.append((body, reason))
+
+
+@dataclass
+class StepContext:
+    """Everything one step invocation needs. Built once per FC instance (initializer)."""
+
+    kube: KubeApi
+    cloud: CloudApi
+    outbox: Outbox
+    clock: Clock
+    settings: StepSettings
+
+    # --- Kubernetes Events --------------------------------------------------------------------------
+    def event(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+        """Emit a Kubernetes Event on ``obj``. Named by content, so a replayed step does not duplicate it."""
+        md = obj.get("metadata") or {}
+        namespace = md.get("namespace") or "default"
+        digest = hashlib.sha256(
+            "\x1f".join((obj.get("kind", ""), namespace, md.get("name", ""), md.get("uid", ""), reason, message)).encode()
+        ).hexdigest()[:16]
+        now = self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{md.get('name', 'unknown')}.{digest}", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion", "v1"),
+                "kind": obj.get("kind", ""),
+                "name": md.get("name", ""),
+                "namespace": md.get("namespace", ""),
+                "uid": md.get("uid", ""),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            self.kube.create(EVENTS, event)
+        except Conflict:
+            pass  # the same event was already recorded by an earlier run of this step
+        except KubeError as e:  # events are best effort; never fail a step for one
+            log.warning("event not recorded: %s", e)

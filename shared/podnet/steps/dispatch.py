@@ -1,0 +1,105 @@
+"""Run steps for queue messages: parse, dispatch, and turn each outcome into queue actions.
+
+Per message: success → done; RetryableError (or any unexpected exception, kopf-style) → the same
+envelope re-enqueued with backoff, until ``max_attempts``; then, and for malformed messages, the
+dead-letter queue with the reason. A message is never silently dropped and never crashes the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from podnet.errors import PermanentError, RetryableError
+from podnet.steps.allocate import allocate
+from podnet.steps.bind import bind
+from podnet.steps.context import StepContext
+from podnet.steps.messages import BadMessage, Envelope, StepName, parse_envelope
+from podnet.steps.reconcile import reconcile_status
+from podnet.steps.release import release
+from podnet.steps.sweep import sweep
+
+log = logging.getLogger("podnet.dispatch")
+
+StepFunction = Callable[[StepContext, Envelope], object]
+STEP_FUNCTIONS: dict[str, StepFunction] = {
+    "reconcile": reconcile_status,
+    "allocate": allocate,
+    "bind": bind,
+    "release": release,
+    "sweep": sweep,
+}
+MAX_BACKOFF_S = 300.0
+
+
+def backoff_delay(env: Envelope, hint_s: float) -> float:
+    """Exponential backoff with deterministic jitter (from the message), at least the error's hint."""
+    base = min(MAX_BACKOFF_S, 2.0 * (2**env.attempt))
+    jitter = int(hashlib.sha256(env.key.encode()).hexdigest()[:4], 16) / 0xFFFF * 0.3
+    return round(min(MAX_BACKOFF_S, max(hint_s, base * (1 + jitter))), 1)
+
+
+@dataclass
+class BatchResult:
+    """What happened to each message of a batch."""
+
+    ok: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+    durations_ms: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"ok": self.ok, "retried": self.retried, "deadLettered": self.dead_lettered, "failures": self.failures}
+
+
+def process_message(ctx: StepContext, step: StepName, body: str, result: BatchResult | None = None) -> str:
+    """Run one message through ``step``; returns "ok", "retried" or "dead"."""
+    result = result if result is not None else BatchResult()
+    started = time.perf_counter()
+    try:
+        env = parse_envelope(body)
+    except BadMessage as e:
+        ctx.outbox.dead_letter(body, e.reason)
+        result.dead_lettered += 1
+        result.failures.append({"reason": e.reason})
+        return "dead"
+    if env.step != step:
+        ctx.outbox.send(env)  # delivered to the wrong queue: forward, do not drop
+        result.ok += 1
+        return "ok"
+    try:
+        STEP_FUNCTIONS[step](ctx, env)
+    except PermanentError as e:
+        log.warning("step %s %s failed permanently: %s", step, env.key, e)
+        ctx.outbox.dead_letter(body, f"{type(e).__name__}: {e}")
+        result.dead_lettered += 1
+        result.failures.append({"key": env.key, "reason": str(e)})
+        return "dead"
+    except Exception as e:  # RetryableError, adapter errors, bugs: retry with backoff, then dead-letter
+        hint = e.delay_s if isinstance(e, RetryableError) else 5.0
+        if env.attempt + 1 >= ctx.settings.max_attempts:
+            ctx.outbox.dead_letter(body, f"gave up after {env.attempt + 1} attempts: {type(e).__name__}: {e}")
+            result.dead_lettered += 1
+            result.failures.append({"key": env.key, "reason": str(e)})
+            return "dead"
+        if not isinstance(e, RetryableError):
+            log.exception("step %s %s raised; retrying", step, env.key)
+        ctx.outbox.send(env.retry(), delay_s=backoff_delay(env, hint))
+        result.retried += 1
+        return "retried"
+    finally:
+        result.durations_ms.append((time.perf_counter() - started) * 1000)
+    result.ok += 1
+    return "ok"
+
+
+def process_batch(ctx: StepContext, step: StepName, bodies: Iterable[str]) -> BatchResult:
+    """Run every message of a batch; one message's failure never affects the others."""
+    result = BatchResult()
+    for body in bodies:
+        process_message(ctx, step, body, result)
+    return result
