@@ -1,0 +1,1 @@
+"""``podnet local``: the whole system in one process on the simulated cloud and Kubernetes API."""
