@@ -29,21 +29,11 @@ def mns_backend(mns_clock: SimClock) -> Iterator[MNSBackend]:
     backend.close()
 
 
-@pytest.fixture(scope="session")
-def _mns_server_session() -> Iterator[FakeMNSServer]:
-    # One listening server per session: stopping one takes up to the base server's 0.5 s poll
-    # interval, too slow per test. Each test swaps in its own backend (handlers read it per request).
-    with FakeMNSServer(MNSBackend(clock=SimClock())) as server:
-        yield server  # type: ignore[misc]
-
-
 @pytest.fixture
-def mns_server(_mns_server_session: FakeMNSServer, mns_backend: MNSBackend) -> Iterator[FakeMNSServer]:
+def mns_server(mns_backend: MNSBackend) -> Iterator[FakeMNSServer]:
     """A running fake MNS endpoint over ``mns_backend`` (no signature checks)."""
-    server = _mns_server_session
-    server.backend, server.credentials = mns_backend, None
-    yield server
-    mns_backend.interrupt_waiters()
+    with FakeMNSServer(mns_backend) as server:
+        yield server  # type: ignore[misc]
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import base64
 import hashlib
 import hmac
 import re
-import socket
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -191,12 +190,6 @@ class MNSHandler(QuietHandler):
     """Turns one MNS request into backend calls and one XML answer."""
 
     server_version = "podnet-fake-mns"
-
-    def setup(self) -> None:
-        super().setup()
-        # headers and body go out as two writes; without this, Nagle + the client's delayed ACK
-        # add ~40 ms to every answer with a body
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:
         self._handle()
