@@ -20,7 +20,7 @@ from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-__all__ = ["get_logger", "bind", "bound", "fields", "configure", "JsonFormatter"]
+__all__ = ["get_logger", "bind", "bound", "fields", "configure", "unconfigure", "JsonFormatter"]
 
 _BOUND: ContextVar[dict[str, Any] | None] = ContextVar("podnet_log_fields", default=None)
 _EXTRA_KEY = "podnet_fields"
@@ -99,3 +99,15 @@ def configure(level: str | int | None = None, stream: TextIO | None = None) -> l
         root.propagate = False  # FC's root handler would print the line a second time
         _configured = True
     return root
+
+
+def unconfigure() -> None:
+    """Undo ``configure()``: remove the JSON handler and let records propagate again (tests)."""
+    global _configured
+    root = logging.getLogger("podnet")
+    for h in list(root.handlers):
+        if getattr(h, "podnet_json", False):
+            root.removeHandler(h)
+    root.propagate = True
+    root.setLevel(logging.NOTSET)
+    _configured = False

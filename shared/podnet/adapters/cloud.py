@@ -295,8 +295,9 @@ class OpenApiCloud:
         self._credentials = credentials
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
-        clock_sleep = getattr(clock, "sleep", None)
-        self._sleep: Callable[[float], None] = self.retry.sleep or clock_sleep or _time_sleep
+        # who waits: the policy's sleep (tests), else the clock's (a SimClock advances), else real time
+        sleep = self.retry.sleep if self.retry.sleep is not None else getattr(clock, "sleep", None)
+        self._sleep: Callable[[float], None] = sleep if sleep is not None else _time_sleep
 
     @classmethod
     def from_env(

@@ -71,7 +71,7 @@ class RetryPolicy:
         minimum wait in seconds (0.0 when there is none). When attempts or budget run out,
         raises ``RetriesExhausted`` carrying the last exception and a suggested requeue delay.
         """
-        do_sleep = self.sleep or sleep or time.sleep
+        do_sleep = self.sleep if self.sleep is not None else (sleep if sleep is not None else time.sleep)
         slept = 0.0
         attempt = 0
         while True:
