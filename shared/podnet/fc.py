@@ -69,7 +69,7 @@ def build_context(context: Any = None) -> Any:
     from podnet.adapters.kube_http import HttpKube
     from podnet.adapters.mns_queue import MnsQueue
     from podnet.clock import SystemClock
-    from podnet.steps.context import StepContext, QueueOutbox, dead_letter_queue_name, queue_name
+    from podnet.steps.context import QueueOutbox, StepContext, dead_letter_queue_name, queue_name
 
     settings = Settings.from_env()
     clock = SystemClock()

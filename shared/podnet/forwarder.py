@@ -83,6 +83,9 @@ class Forwarder:
         self.sent = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._pending: list[tuple[Resource, str, dict, str]] = []
+        self._pending_cv = threading.Condition()
+        self._sender: threading.Thread | None = None
 
     # --- one resource --------------------------------------------------------------------------------
     def forward(self, res: Resource, events: list[tuple[str, dict]]) -> None:
@@ -103,25 +106,54 @@ class Forwarder:
         return rv
 
     def watch_once(self, res: Resource, resource_version: str, timeout_s: int) -> str:
-        """One watch request from ``resource_version``; returns the last resourceVersion seen."""
+        """One watch request from ``resource_version``; returns the last resourceVersion seen.
+
+        Events go to a pending list; the sender thread (or, without one, this loop every 16 events
+        and at the end) routes and sends them and only then records their resourceVersion.
+        """
         rv = resource_version
-        pending: list[tuple[str, dict]] = []
         watch = getattr(self.kube, "watch")  # noqa: B009 - only the HTTP adapter can watch
         for event in watch(res, resource_version=rv, timeout_s=timeout_s):
             etype = event.get("type", "")
             obj = event.get("object") or {}
-            new_rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
-            if etype != "BOOKMARK":
-                pending.append((etype, obj))
-            rv = new_rv
-            if len(pending) >= 16 or etype == "BOOKMARK":
-                self.forward(res, pending)
-                pending = []
-                self._mark(res, rv)
-        if pending:
-            self.forward(res, pending)
-        self._mark(res, rv)
+            rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
+            with self._pending_cv:
+                self._pending.append((res, etype, obj, rv))
+                self._pending_cv.notify()
+                backlog = len(self._pending)
+            if self._sender is None and backlog >= 16:
+                self.flush()
+        if self._sender is None:
+            self.flush()
         return rv
+
+    def flush(self) -> int:
+        """Send what is pending (in batches), then record the resourceVersions; returns events handled."""
+        with self._pending_cv:
+            batch, self._pending = self._pending, []
+        if not batch:
+            return 0
+        by_res: dict[str, tuple[Resource, list[tuple[str, dict]], str]] = {}
+        for res, etype, obj, rv in batch:
+            _, events, _ = by_res.get(res.plural, (res, [], rv))
+            if etype != "BOOKMARK":
+                events.append((etype, obj))
+            by_res[res.plural] = (res, events, rv)
+        for res, events, rv in by_res.values():
+            self.forward(res, events)
+            self._mark(res, rv)
+        return len(batch)
+
+    def _send_loop(self) -> None:
+        while not self._stop.is_set():
+            with self._pending_cv:
+                if not self._pending:
+                    self._pending_cv.wait(0.2)
+            try:
+                self.flush()
+            except (KubeError, PodnetError, OSError) as e:  # MNS down: keep the events, try again
+                log.warning("forwarding failed: %s; retrying", e)
+                self._stop.wait(0.5)
 
     def _mark(self, res: Resource, rv: str) -> None:
         self.seen_rv[res.plural] = rv
@@ -150,7 +182,10 @@ class Forwarder:
 
     # --- all resources -----------------------------------------------------------------------------
     def start(self) -> Forwarder:
-        """Start one watch thread per resource."""
+        """Start one watch thread per resource and the sender thread."""
+        self._sender = threading.Thread(target=self._send_loop, name="forward-send", daemon=True)
+        self._sender.start()
+        self._threads.append(self._sender)
         for res in self.resources:
             t = threading.Thread(target=self.run_resource, args=(res,), name=f"forward-{res.plural}", daemon=True)
             t.start()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 from typing import TYPE_CHECKING, Any
 
 from podnet.ports import EVENTS, PODENIS, PODNETWORKINGS, PODS

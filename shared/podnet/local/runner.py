@@ -9,6 +9,7 @@ real Tea OpenAPI client. Time is simulated: delayed messages and visibility time
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from podnet.forwarder import Forwarder
 from podnet.local.cluster import Scheduler, node_object, pods_for_workload
 from podnet.local.scenario import DeleteRef, Scenario
 from podnet.ports import NODES, PODS, RESOURCES, Resource
-from podnet.steps.context import SimpleSettings, StepContext, QueueOutbox, dead_letter_queue_name, queue_name
+from podnet.steps.context import QueueOutbox, SimpleSettings, StepContext, dead_letter_queue_name, queue_name
 from podnet.steps.dispatch import process_message
 from podnet.steps.messages import STEP_NAMES
 from podnet.steps.sweep import sweep
@@ -55,6 +56,22 @@ class Rejection:
     namespace: str
     name: str
     reasons: list[dict[str, str]]
+
+
+_REASON = re.compile(r"^(?:(?P<field>[^\s:][^:]*?): )?(?P<message>.*) \((?P<code>[A-Z][A-Za-z0-9]+)\)$")
+
+
+def parse_reasons(message: str) -> list[dict[str, str]]:
+    """Split an admission denial ``KIND NAME: FIELD: MESSAGE (CODE); ...`` into structured reasons."""
+    body = message.split(": ", 1)[1] if re.match(r"^[A-Z][A-Za-z]+ \S+: ", message) else message
+    reasons = []
+    for part in re.split(r"(?<=\)); ", body):
+        m = _REASON.match(part.strip())
+        if m:
+            reasons.append({"field": m["field"] or "", "code": m["code"], "message": m["message"]})
+        elif part.strip():
+            reasons.append({"field": "", "code": "Denied", "message": part.strip()})
+    return reasons
 
 
 @dataclass
@@ -93,7 +110,7 @@ class LocalSystem:
     # --- lifecycle ----------------------------------------------------------------------------------
     def __enter__(self) -> LocalSystem:
         sc = self.scenario
-        self.kube_backend = KubeBackend(clock=self.clock)
+        self.kube_backend = KubeBackend(clock=self.clock, history=1_000_000)
         self.cloud_backend = CloudBackend(clock=self.clock, region=sc.cloud.region)
         self.mns_backend = MNSBackend(clock=self.clock)
         self.kube_server = FakeKubeServer(self.kube_backend).start()
@@ -124,9 +141,15 @@ class LocalSystem:
 
         from podnet.admission import local_admission_hook
 
-        self.kube_backend.add_admission_hook(
-            local_admission_hook(self.kube, system_user=SYSTEM_USER, platform=sc.platform, on_deny=self._record_denial)
-        )
+        hook = local_admission_hook(self.kube, system_user=SYSTEM_USER, platform=sc.platform)
+
+        def recording_hook(request: Any) -> Any:
+            answer = hook(request)
+            if answer is not None and not answer.allowed and request.operation == "CREATE":
+                self._record_denial(request.kind, request.namespace or "", request.name, answer.message)
+            return answer
+
+        self.kube_backend.add_admission_hook(recording_hook, name="podnet.alibabacloud.com")
         self._seed_cluster()
         self.forwarder = Forwarder(self.kube, self.queues, watch_timeout_s=30).start()
         return self
@@ -246,7 +269,17 @@ class LocalSystem:
         return min(times) if times else None
 
     def _forwarder_caught_up(self) -> bool:
-        return self.kube_backend.watchers_caught_up() if hasattr(self.kube_backend, "watchers_caught_up") else True
+        """True when the forwarder has seen every change to the resources it watches."""
+        for res in self.forwarder.resources:
+            rv = self.forwarder.seen_rv.get(res.plural)
+            if rv is None:
+                return False
+            try:
+                if self.kube_backend.events_since(rv, res):
+                    return False
+            except Exception:  # compacted past the forwarder's position: it is relisting
+                return False
+        return True
 
     def _reconcile_cluster(self) -> bool:
         """Run the simulated controllers and scheduler; True when they changed something."""
@@ -272,7 +305,8 @@ class LocalSystem:
                     self.scheduler_api.patch(PODS, md["name"], {"metadata": {"annotations": {"podnet.local/unschedulable": "true"}}},
                                              namespace=md["namespace"])
                 continue
-            self.scheduler_api.patch(PODS, md["name"], {"spec": {"nodeName": node["metadata"]["name"]}}, namespace=md["namespace"])
+            # pods/binding, as kube-scheduler does (spec.nodeName is immutable through updates)
+            self.kube_backend.bind_pod(md["name"], md["namespace"], node["metadata"]["name"], user=SCHEDULER_USER)
             self.scheduler_api.patch(PODS, md["name"], {"status": {"phase": "Running"}}, namespace=md["namespace"],
                                      subresource="status")
             changed = True
@@ -337,10 +371,8 @@ class LocalSystem:
             )
 
     # --- rejections ---------------------------------------------------------------------------------
-    def _record_denial(self, kind: str, namespace: str, name: str, findings: list[Any]) -> None:
-        self.rejected.append(
-            Rejection(kind, namespace, name, [{"field": f.field, "code": f.code, "message": f.message} for f in findings])
-        )
+    def _record_denial(self, kind: str, namespace: str, name: str, message: str) -> None:
+        self.rejected.append(Rejection(kind, namespace, name, parse_reasons(message)))
 
     def _record_api_rejection(self, obj: dict[str, Any], e: KubeError) -> None:
         md = obj.get("metadata") or {}

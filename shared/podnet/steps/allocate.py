@@ -242,7 +242,8 @@ def _create_enis(ctx: StepContext, pod: dict, podeni: dict) -> None:
     attempt = attempt_of(podeni)
     owner = podeni_owner_uid(podeni)
     created: list[str] = []
-    for i, alloc in enumerate(allocations(podeni)):
+    for i in range(len(allocations(podeni))):
+        alloc = allocations(podeni)[i]  # re-read: each recorded ENI replaces ``podeni``
         eni = alloc["eni"]
         if eni.get("id"):
             continue

@@ -71,6 +71,11 @@ def reconcile_status(ctx: StepContext, env: Envelope) -> None:
         errors = [f"{f.field}: {f.message} ({f.code})" for f in findings]
         found: dict[str, Any] = {}
         retry = False
+        current = obj.get("status") or {}
+        if not errors and current.get("status") == "Ready" and {v.get("id") for v in current.get("vSwitches") or []} == set(
+            spec.get("vSwitchOptions") or []
+        ):
+            return  # Ready for this vSwitch set (Terway's rule): nothing to look up again
         if not errors:
             ids = list(dict.fromkeys(spec.get("vSwitchOptions") or []))
             found = {v.id: v for v in ctx.cloud.describe_vswitches(ids)}
@@ -80,7 +85,6 @@ def reconcile_status(ctx: StepContext, env: Envelope) -> None:
                 retry = True
         now = ctx.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
         desired = desired_status(spec, found, errors, now)
-        current = obj.get("status")
         if _same(current, desired):
             break
         obj["status"] = desired
