@@ -527,7 +527,8 @@ def _zone_requirement(zones: list[str]) -> dict[str, Any]:
 
 def node_affinity_ops(pod: Mapping[str, Any], requirements: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """JSON-patch ops that AND ``requirements`` into every required nodeSelectorTerm (creating one term
-    when there is none), touching only the deepest part of ``spec.affinity`` that already exists."""
+    when there is none), touching only the deepest part of ``spec.affinity`` that already exists. Empty
+    terms match no node and stay empty."""
     if not requirements:
         return []
     spec = pod.get("spec") if isinstance(pod.get("spec"), Mapping) else None
@@ -549,10 +550,9 @@ def node_affinity_ops(pod: Mapping[str, Any], requirements: list[dict[str, Any]]
         return [{"op": "add", "path": f"{base}/nodeSelectorTerms", "value": [{"matchExpressions": list(requirements)}]}]
     ops: list[dict[str, Any]] = []
     for i, term in enumerate(terms):
-        if not isinstance(term, Mapping):
-            ops.append({"op": "replace", "path": f"{base}/nodeSelectorTerms/{i}",
-                        "value": {"matchExpressions": list(requirements)}})
-        elif not isinstance(term.get("matchExpressions"), list):
+        if not isinstance(term, Mapping) or not (term.get("matchExpressions") or term.get("matchFields")):
+            continue  # an empty term matches no node; ANDing into it would widen it to a whole zone
+        if not isinstance(term.get("matchExpressions"), list):
             ops.append({"op": "add", "path": f"{base}/nodeSelectorTerms/{i}/matchExpressions",
                         "value": list(requirements)})
         else:
@@ -797,7 +797,7 @@ def request_to_review(request: Any) -> dict[str, Any]:
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
         "request": {
-            "uid": str(uuid.uuid4()),
+            "uid": getattr(request, "uid", "") or str(uuid.uuid4()),
             "kind": {"group": request.group, "version": request.version, "kind": kind},
             "resource": {"group": request.group, "version": request.version, "resource": request.resource},
             "subResource": getattr(request, "subresource", None) or "",

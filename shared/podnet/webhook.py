@@ -148,7 +148,9 @@ class WebhookServer:
 
     def start(self) -> WebhookServer:
         """Serve on a background thread."""
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="podnet-webhook", daemon=True)
+        # a short poll interval makes stop() quick (tests start and stop many servers)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="podnet-webhook", daemon=True)
         self._thread.start()
         return self
 
