@@ -232,12 +232,14 @@ class KubeBackend:
         with self._lock:
             start = self._parse_rv(str(rv))
             self._check_not_compacted(start)
-            return [
-                ev for ev in self._history
-                if ev.rv > start
-                and (rt is None or (ev.group, ev.plural) == rt.key)
-                and (namespace is None or ev.namespace == namespace)
-            ]
+            fresh: list[WatchEvent] = []
+            for ev in reversed(self._history):  # newest first: stop at the start point
+                if ev.rv <= start:
+                    break
+                if (rt is None or (ev.group, ev.plural) == rt.key) and (namespace is None or ev.namespace == namespace):
+                    fresh.append(ev)
+            fresh.reverse()
+            return fresh
 
     def reset(self) -> None:
         """Forget every object and the history (resourceVersions keep counting up)."""
@@ -248,6 +250,10 @@ class KubeBackend:
             self.calls.clear()
             self.changed.notify_all()
 
+    def _count(self, verb: str, rt: ResourceType, suffix: str = "") -> None:
+        with self._lock:
+            self.calls[f"{verb}:{rt.plural}{suffix}"] += 1
+
     def wake_watchers(self) -> None:
         """Wake every waiting watch (used when the server stops)."""
         with self._lock:
@@ -257,7 +263,7 @@ class KubeBackend:
     def get(self, resource: ResourceRef, name: str, namespace: str | None = None) -> Obj:
         """The object (raises NotFoundError)."""
         rt = self.resource(resource)
-        self.calls[f"get:{rt.plural}"] += 1
+        self._count("get", rt)
         with self._lock:
             return copy.deepcopy(self._current(rt, namespace, name))
 
@@ -273,7 +279,7 @@ class KubeBackend:
     ) -> Obj:
         """The List object (``items``, ``metadata.resourceVersion``, ``continue`` when paged)."""
         rt = self.resource(resource)
-        self.calls[f"list:{rt.plural}"] += 1
+        self._count("list", rt)
         labels, fields = self._selectors(rt, label_selector, field_selector)
         if limit is not None and limit < 0:
             raise errors.bad_request("limit must be a non-negative integer")
@@ -313,7 +319,7 @@ class KubeBackend:
     ) -> Watch:
         """Start a watch (raises ExpiredError when ``resource_version`` is older than the ring)."""
         rt = self.resource(resource)
-        self.calls[f"watch:{rt.plural}"] += 1
+        self._count("watch", rt)
         labels, fields = self._selectors(rt, label_selector, field_selector)
         return Watch(self, rt, namespace, labels, fields, resource_version)
 
@@ -330,7 +336,7 @@ class KubeBackend:
     ) -> Obj:
         """POST: store a new object (409 AlreadyExists; ``keep_status`` skips the create-time status reset)."""
         rt = self.resource(resource)
-        self.calls[f"create:{rt.plural}"] += 1
+        self._count("create", rt)
         new = self._check_body(rt, obj)
         md = new["metadata"]
         ns = self._body_namespace(rt, md, namespace)
@@ -388,7 +394,7 @@ class KubeBackend:
         without one the update is unconditional.
         """
         rt = self.resource(resource)
-        self.calls[f"update:{rt.plural}"] += 1
+        self._count("update", rt)
         body = self._check_body(rt, obj)
         md = body["metadata"]
         name = name or str(md.get("name") or "")
@@ -419,7 +425,7 @@ class KubeBackend:
     ) -> Obj:
         """PATCH with ``merge``, ``strategic`` (built-in types only) or ``json`` (RFC 6902, ``test`` ops)."""
         rt = self.resource(resource)
-        self.calls[f"patch:{rt.plural}"] += 1
+        self._count("patch", rt)
         self._check_subresource(rt, subresource)
         if patch_type == "strategic" and rt.custom:
             raise errors.unsupported_media_type("application/strategic-merge-patch+json")
@@ -443,7 +449,7 @@ class KubeBackend:
     def bind_pod(self, name: str, namespace: str, node: str, *, user: str = DEFAULT_USER) -> Obj:
         """POST pods/binding: set ``spec.nodeName`` once (409 when already bound), as the scheduler does."""
         rt = self.resource("pods")
-        self.calls["create:pods/binding"] += 1
+        self._count("create", rt, "/binding")
 
         def compute(current: Obj) -> _Write:
             bound = (current.get("spec") or {}).get("nodeName")
@@ -473,7 +479,7 @@ class KubeBackend:
         Callers tell the two apart by ``metadata.finalizers`` in the answer.
         """
         rt = self.resource(resource)
-        self.calls[f"delete:{rt.plural}"] += 1
+        self._count("delete", rt)
         ns = self._namespace(rt, namespace)
         key = self._key(rt, ns, name)
         pre = preconditions or {}
