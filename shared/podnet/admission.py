@@ -33,6 +33,7 @@ import copy
 import json
 import logging
 import os
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -276,17 +277,12 @@ def _ann_field(key: str, suffix: str = "") -> str:
     return f"metadata.annotations[{key}]{suffix}"
 
 
-def _finding(req_or_kind: ReviewRequest | str, code: str, fld: str, message: str, *, namespace: str = "",
-             name: str = "", severity: str = "error") -> Finding:
-    if isinstance(req_or_kind, ReviewRequest):
-        meta = (req_or_kind.object or req_or_kind.old_object or {}).get("metadata") or {}
-        kind = req_or_kind.kind or (req_or_kind.object or {}).get("kind", "")
-        namespace = req_or_kind.namespace or meta.get("namespace", "")
-        name = req_or_kind.name or meta.get("name", "")
-    else:
-        kind = req_or_kind
-    return Finding(severity=severity, code=code, field=fld, message=message, kind=kind, namespace=namespace,
-                   name=name)
+def _finding(req: ReviewRequest, code: str, fld: str, message: str) -> Finding:
+    """An error about the object of ``req``."""
+    meta = (req.object or req.old_object or {}).get("metadata") or {}
+    kind = req.kind or (req.object or req.old_object or {}).get("kind", "")
+    return Finding("error", code, fld, message, kind, req.namespace or meta.get("namespace", ""),
+                   req.name or meta.get("name", ""))
 
 
 def _is_error(f: Finding) -> bool:
@@ -415,8 +411,13 @@ def check_pod(
     meta = pod.get("metadata") or {}
     kind, ns, name = "Pod", meta.get("namespace", ""), meta.get("name", "") or meta.get("generateName", "")
     raw = (meta.get("annotations") or {}).get(POD_NETWORKS_REQUEST)
-    if not isinstance(raw, str):
+    if raw is None:
         return None, []
+    if not isinstance(raw, str):  # the API server only sends strings; a hand-made review might not
+        findings = [f for f in validate_pod(pod, networks, platform=platform, max_interfaces=max_interfaces)
+                    if _is_error(f)]
+        return None, findings or [Finding("error", "InvalidFieldType", _ann_field(POD_NETWORKS_REQUEST),
+                                          "must be a string holding a JSON list", kind, ns, name)]
     pairs, strict = _requested(raw)
     findings = list(validate_pod(pod, networks, platform=platform, max_interfaces=max_interfaces))
     request_field = _ann_field(POD_NETWORKS_REQUEST)
@@ -682,7 +683,9 @@ def _previous_zone(kube: KubeApi, pod: Mapping[str, Any], networks: Mapping[str,
     if not eni or (eni.get("metadata") or {}).get("deletionTimestamp"):
         return None
     spec = eni.get("spec") or {}
-    return spec.get("zone") or None if spec.get("allocations") else None
+    if not spec.get("allocations"):
+        return None  # nothing was allocated, so nothing pins the pod
+    return spec.get("zone") or None
 
 
 def lookup(req: ReviewRequest, kube: KubeApi, *, mutate: bool = True) -> tuple[dict[str, dict[str, Any]], str | None]:
@@ -788,8 +791,6 @@ def handle_fc_event(
 # --- podnet local: the fake API server's in-process hook -------------------------------------------
 def request_to_review(request: Any) -> dict[str, Any]:
     """An AdmissionReview built from the fake kube backend's AdmissionRequest."""
-    import uuid
-
     user = getattr(request, "user", "") or ""
     username = user if isinstance(user, str) else (user.get("username", "") if isinstance(user, Mapping) else "")
     kind = getattr(request, "kind", "") or ((getattr(request, "object", None) or {}).get("kind", ""))

@@ -191,3 +191,11 @@ def test_pure_review_needs_no_kube() -> None:
     assert apply(obj, answer["response"])["spec"]["affinity"]
     denied = admission.review(review(obj), networks={})
     assert reasons(denied["response"]) == ["NetworkNotFound"]
+
+
+def test_hand_made_review_with_a_non_string_annotation_is_denied_with_a_reason(kube: MemKube) -> None:
+    obj = pod()
+    obj["metadata"]["annotations"] = {REQ: [{"interfaceName": "eth0", "network": "primary"}]}
+    resp = admit(kube, obj)
+    assert reasons(resp) == ["InvalidFieldType"]
+    assert f"metadata.annotations[{REQ}]" in resp["status"]["message"]
