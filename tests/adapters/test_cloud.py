@@ -310,6 +310,14 @@ def test_rotated_credentials_are_sent(cloud: OpenApiCloud, cloud_server: Any, mo
     cloud.describe_vswitches(["vsw-g1"])
     assert seen == ["", "sts-token-2"]
 
+    class Ctx:
+        class credentials:  # noqa: N801 - the shape of FC's context.credentials
+            access_key_id, access_key_secret, security_token = "ak3", "sk3", "sts-token-3"
+
+    cloud.use_fc_context(Ctx())
+    cloud.describe_vswitches(["vsw-g1"])
+    assert seen[-1] == "sts-token-3" and cloud.credentials.access_key_id == "ak3"
+
 
 def test_credentials_from_fc_context_and_env() -> None:
     class Creds:

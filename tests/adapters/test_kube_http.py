@@ -316,3 +316,18 @@ def test_in_cluster(tmp_path: Any) -> None:
     assert kube._headers()["Authorization"] == "Bearer sa-token"
     with pytest.raises(PermanentError):
         HttpKube.in_cluster(str(tmp_path), {})
+
+
+def test_calls_are_counted_in_metrics(kube_server: FakeKubeServer, kube_backend: KubeBackend) -> None:
+    from podnet.metrics import Metrics
+
+    m = Metrics()
+    kube = HttpKube(kube_server.url, metrics=m, retry=RetryPolicy(attempts=2, sleep=lambda s: None))
+    kube.create(PODS, pod("a"))
+    kube.get(PODS, "missing", NS)
+    kube_backend.faults.add(service="kube", kind="throttle", action="get:pods", count=1)
+    kube.get(PODS, "a", NS)
+    apis = m.snapshot()["apis"]
+    assert apis["kube:POST"]["calls"] == 1
+    assert apis["kube:GET"]["calls"] == 3
+    assert apis["kube:GET"]["errors"] == {"HTTP404": 1, "HTTP429": 1} and apis["kube:GET"]["throttles"] == 1

@@ -2,9 +2,11 @@
 
 Why the generic ``alibabacloud_tea_openapi`` client and not the typed ``alibabacloud_ecs20140526`` /
 ``alibabacloud_vpc20160428`` clients: cold start. Function Compute handlers import this module, and
-measured here the typed ECS client costs ~375 ms to import (its models module alone ~100 ms), the
-typed VPC client ~380 ms, while the generic client that both typed clients are built on costs
-~200 ms and is shared by ECS and VPC. We only make six RPC calls, so we build them the way the typed
+(``benchmarks/imports.py``, median of 5 fresh interpreters) the typed ECS client costs ~310 ms to
+import (its models module alone ~100 ms) and the typed VPC client ~310 ms more of its own, while
+the generic client that both typed clients are built on costs ~185 ms and serves ECS and VPC
+alike. Most of that is aiohttp (~130 ms), which Tea's core imports even for synchronous calls; an FC
+function can move it out of the first invocation by calling ``warm_up()`` from its initializer. We only make six RPC calls, so we build them the way the typed
 clients do (``Params(action, version, "POST", "/", style="RPC", req_body_type="formData",
 body_type="json")`` plus ``OpenApiRequest(query=Utils.query(...))``): the request on the wire is the
 same (every parameter in the query, lists flattened as ``SecurityGroupIds.1``, ``Tag.1.Key``; ACS3
@@ -59,7 +61,7 @@ from podnet.log import fields, get_logger
 from podnet.metrics import Metrics, get_metrics
 from podnet.ports import EniInfo, VSwitchInfo
 
-__all__ = ["CloudCredentials", "OpenApiCloud", "ECS_VERSION", "VPC_VERSION"]
+__all__ = ["CloudCredentials", "OpenApiCloud", "ECS_VERSION", "VPC_VERSION", "warm_up"]
 
 ECS_VERSION = "2014-05-26"
 VPC_VERSION = "2016-04-28"
@@ -149,6 +151,11 @@ def _tea() -> SimpleNamespace:
                     ThrottlingException=tea_exc.ThrottlingException,
                 )
     return _TEA
+
+
+def warm_up() -> None:
+    """Import the Tea client now (for an FC ``initialize`` hook), so no invocation pays for it."""
+    _tea()
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -330,6 +337,10 @@ class OpenApiCloud:
             if credentials != self._credentials:
                 self._credentials = credentials
                 self._clients.clear()
+
+    def use_fc_context(self, context: Any) -> None:
+        """Take the function role's current STS credentials from an FC handler ``context``."""
+        self.set_credentials(CloudCredentials.from_fc_context(context))
 
     def _client(self, service: str) -> Any:
         with self._lock:

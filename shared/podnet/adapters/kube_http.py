@@ -26,11 +26,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from time import perf_counter
 from typing import Any
 from urllib.parse import urlencode
 
 from podnet.adapters.retry import RetriesExhausted, RetryPolicy
 from podnet.errors import Conflict, Gone, KubeError, NotFound, PermanentError, RetryableError
+from podnet.metrics import Metrics, get_metrics
 from podnet.ports import PatchKind, Resource
 
 __all__ = ["HttpKube", "status_error"]
@@ -107,6 +109,7 @@ class HttpKube:
         token_file: str | None = None,
         retry: RetryPolicy | None = None,
         page_size: int = 500,
+        metrics: Metrics | None = None,
     ) -> None:
         import urllib3  # ~60 ms: paid by whoever builds a client, not by importing this module
 
@@ -116,6 +119,7 @@ class HttpKube:
         self.user_agent = user_agent
         self.retry = retry or DEFAULT_KUBE_RETRY
         self.page_size = page_size
+        self.metrics = metrics or get_metrics()
         self._token = token
         self._token_file = token_file
         self._token_read_at = 0.0
@@ -239,8 +243,20 @@ class HttpKube:
             content_type = "application/json"
         url = self._url(path, query)
         timeout = u3.Timeout(connect=min(self.timeout_s, 5.0), read=self.timeout_s)
+        api = f"kube:{method}"
 
         def attempt() -> dict[str, Any]:
+            t0 = perf_counter()
+            try:
+                out = send()
+            except (_Retry, KubeError, RetryableError) as e:
+                code = getattr(e, "code", "") or f"HTTP{getattr(e, 'status', '')}"
+                self.metrics.record_call(api, perf_counter() - t0, code, throttled=code == "HTTP429")
+                raise
+            self.metrics.record_call(api, perf_counter() - t0)
+            return out
+
+        def send() -> dict[str, Any]:
             try:
                 resp = self._http.request(
                     method, url, body=payload, headers=self._headers(content_type), timeout=timeout, retries=False
