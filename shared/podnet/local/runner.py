@@ -104,6 +104,7 @@ class LocalSystem:
         self.workloads: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.scheduler = Scheduler()
         self._last_sweep: datetime | None = None
+        self._process: Callable[..., str] = process_message  # tests wrap it (e.g. to deliver twice)
         self._started = time.monotonic()
         self._last_progress = 0.0
 
@@ -229,6 +230,10 @@ class LocalSystem:
             pass
         self.run_until_quiescent()
 
+    def delete_pod(self, name: str, namespace: str = "default") -> None:
+        """Delete a Pod as a user would, and let the system react."""
+        self.delete(DeleteRef(kind="Pod", name=name, namespace=namespace))
+
     def advance(self, duration: str) -> None:
         """Move simulated time forward, running due messages and timer sweeps on the way."""
         target = self.clock.now() + parse_go_duration(duration)
@@ -258,7 +263,10 @@ class LocalSystem:
         elif force:
             sweeps = 0
         for _ in range(sweeps):
-            sweep(self.ctx, None)
+            try:
+                sweep(self.ctx, None)
+            except FunctionCrashed:
+                self.stats.crashes += 1  # the timer fires again next period
             self.stats.sweeps += 1
             self.run_until_quiescent(horizon=now)
         if sweeps:
@@ -342,7 +350,7 @@ class LocalSystem:
     def _handle(self, step: str, queue: MnsQueue, msg: Any) -> None:
         self.stats.messages += 1
         try:
-            outcome = process_message(self.ctx, step, msg.body)  # type: ignore[arg-type]
+            outcome = self._process(self.ctx, step, msg.body)
         except FunctionCrashed:
             # The function died mid-step: the message is not deleted, so MNS delivers it again
             # after its visibility timeout, exactly as a crashed FC invocation would be retried.
