@@ -63,7 +63,7 @@ def parse_go_duration_ns(s: str) -> int:
             i += 1
         pre = i > 0
         whole = int(s[:i]) if pre else 0
-        if whole > _MAX_INT64:
+        if whole > 1 << 63:
             raise _invalid(orig, "value out of range")
         s = s[i:]
         # The fraction: Go keeps digits while they fit in an int64 and ignores the rest.
@@ -75,7 +75,7 @@ def parse_go_duration_ns(s: str) -> int:
             while i < len(s) and s[i] in _DIGITS:
                 if not overflow:
                     nxt = frac * 10 + int(s[i])
-                    if nxt > _MAX_INT64:
+                    if frac > _MAX_INT64 // 10 or nxt > 1 << 63:
                         overflow = True
                     else:
                         frac = nxt

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -166,10 +166,13 @@ class Phase(_StrEnum):
 
 
 class ENIInfoType(_StrEnum):
-    """``status.eniInfos[].type``: an exclusive secondary ENI or a trunk member ENI."""
+    """``status.eniInfos[].type``: we write Secondary (exclusive ENI) or Member (trunk member ENI);
+    Primary and Trunk are accepted for compatibility with Terway's schema."""
 
     SECONDARY = "Secondary"
     MEMBER = "Member"
+    PRIMARY = "Primary"
+    TRUNK = "Trunk"
 
 
 class ENIBindStatus(_StrEnum):
@@ -268,7 +271,7 @@ class Condition(K8sModel):
     """A ``metav1.Condition`` (beyond Terway: PodNetworking reports a ``Ready`` condition)."""
 
     type: str
-    status: str  # "True" | "False" | "Unknown"
+    status: Literal["True", "False", "Unknown"]
     reason: str | None = None
     message: str | None = None
     last_transition_time: str | None = Field(default=None, alias="lastTransitionTime")
@@ -409,6 +412,7 @@ class ENIInfo(K8sModel):
     type: ENIInfoType
     vid: int | None = None  # the VLAN id of a trunk member
     status: ENIBindStatus = ENIBindStatus.BIND
+    network_card_index: int | None = Field(default=None, alias="networkCardIndex")  # Terway field
 
 
 class PodENIStatus(K8sModel):

@@ -559,7 +559,7 @@ def _check_request(
         return None, c.findings
     # Refuse before parsing: size is checked on the length first so a huge value costs nothing.
     if len(raw) > max_bytes:
-        c.error("AnnotationTooLarge", base, f"is {len(raw)} characters long; the limit is {max_bytes} bytes")
+        c.error("AnnotationTooLarge", base, f"is at least {len(raw)} bytes long; the limit is {max_bytes} bytes")
         return None, c.findings
     size = len(raw.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
@@ -571,7 +571,7 @@ def _check_request(
         c.error(
             "InvalidJSON",
             base,
-            f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})",
+            f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos}) of the value",
         )
         return None, c.findings
     except RecursionError:
@@ -617,11 +617,8 @@ def _check_request(
                 c.error("InvalidInterfaceName", f"{path}.interfaceName", f"{_q(name)} {problem}")
                 complete = False
             elif name in seen_names:
-                c.error(
-                    "DuplicateInterfaceName",
-                    f"{path}.interfaceName",
-                    f"duplicate interface name {_q(name)} (already used by entry {seen_names[name]})",
-                )
+                # Message as in the product spec's example; the entry index is already in the path.
+                c.error("DuplicateInterfaceName", f"{path}.interfaceName", f"duplicate interface name {_q(name)}")
             else:
                 seen_names[name] = i
                 entry.interface = name
