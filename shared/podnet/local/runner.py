@@ -152,6 +152,7 @@ class LocalSystem:
 
         self.kube_backend.add_admission_hook(recording_hook, name="podnet.alibabacloud.com")
         self._seed_cluster()
+        self._last_sweep = self.clock.now()  # the timer's period starts with the system
         self.forwarder = Forwarder(self.kube, self.queues, watch_timeout_s=30).start()
         return self
 
@@ -246,11 +247,11 @@ class LocalSystem:
             self._maybe_sweep()
             self.run_until_quiescent(horizon=target)
         self.clock.set(target)
-        self._maybe_sweep(force=True)
+        self._maybe_sweep()
         self.run_until_quiescent(horizon=target)
 
     # --- the engine ---------------------------------------------------------------------------------
-    def _maybe_sweep(self, force: bool = False) -> None:
+    def _maybe_sweep(self) -> None:
         period = timedelta(seconds=self.settings.sweep_period_s)
         now = self.clock.now()
         if self._last_sweep is None:
@@ -260,8 +261,6 @@ class LocalSystem:
             # The timer fired at least once since the last sweep; the GC needs two sightings, so a
             # window of two or more periods runs two sweeps (coalesced: one per period would be slow).
             sweeps = 2 if now - self._last_sweep >= 2 * period else 1
-        elif force:
-            sweeps = 0
         for _ in range(sweeps):
             try:
                 sweep(self.ctx, None)

@@ -85,6 +85,14 @@ def load_snapshot(ctx: StepContext, pod: dict[str, Any]) -> tuple[list[dict[str,
     return snapshot.to_k8s()["podNetworks"], []
 
 
+class _Parked(Exception):
+    """No IP for the pod right now: reported on the pod; the sweep tries again every period.
+
+    Not a retry chain per message: a pod waiting for IPs is a state, not a failing message, and the
+    periodic sweep re-drives every scheduled pod that has no bound PodENI.
+    """
+
+
 def allocate(ctx: StepContext, env: Envelope) -> None:
     """Allocate (or reuse) the ENIs of one pod, then hand it to the bind step."""
     pod = ctx.kube.get(PODS, env.name, env.namespace)
@@ -112,13 +120,15 @@ def allocate(ctx: StepContext, env: Envelope) -> None:
         raise RetryableError(f"pod {env.key}: {e}", delay_s=30) from e
 
     podeni = ctx.kube.get(PODENIS, env.name, env.namespace)
-    if podeni is not None:
-        if not _resume_existing(ctx, env, pod, podeni, facts):
-            return
-    else:
-        podeni = _create_intent(ctx, pod, networks, facts)
-
-    _create_enis(ctx, pod, podeni)
+    try:
+        if podeni is not None:
+            if not _resume_existing(ctx, env, pod, podeni, facts):
+                return
+        else:
+            podeni = _create_intent(ctx, pod, networks, facts)
+        _create_enis(ctx, pod, podeni)
+    except _Parked:
+        return
     ctx.outbox.send(env.next("bind"))
 
 
@@ -199,7 +209,7 @@ def _create_intent(ctx: StepContext, pod: dict, networks: list[dict], facts: Nod
             allocs.append(_allocation(net, choice.vswitch_id, infos[choice.vswitch_id].cidr, facts.zone))
     except NoVSwitchAvailable as e:
         ctx.event(pod, "Warning", "PodCreateFailed", f"{e} (NoAvailableVSwitch)")
-        raise RetryableError(str(e), delay_s=60, code="NoAvailableVSwitch") from e
+        raise _Parked() from e
     podeni = new_podeni(pod, facts.name, facts.zone, allocs)
     try:
         return ctx.kube.create(PODENIS, podeni)
@@ -295,7 +305,7 @@ def _switch_vswitch(ctx: StepContext, pod: dict, podeni: dict, index: int) -> No
     except NoVSwitchAvailable as e:
         ctx.event(pod, "Warning", "PodCreateFailed", f"interface {alloc['interface']} (network {net_name}): {e} (NoAvailableVSwitch)")
         _rollback(ctx, podeni, reason=str(e))
-        raise RetryableError(str(e), delay_s=60, code="NoAvailableVSwitch") from e
+        raise _Parked() from e
     alloc["eni"]["vSwitchID"] = choice.vswitch_id
     alloc["ipv4CIDR"] = infos[choice.vswitch_id].cidr
     extra[EXHAUSTED_KEY] = ",".join(exhausted)
@@ -320,6 +330,7 @@ def _rollback(ctx: StepContext, podeni: dict, reason: str) -> None:
     for a in allocations(podeni):
         a["eni"].update(id="", mac="")
         a["ipv4"] = ""
+        (a.get("extraConfig") or {}).pop(EXHAUSTED_KEY, None)  # a new attempt looks at every vSwitch afresh
     try:
         podeni = ctx.kube.replace(PODENIS, podeni)
     except Conflict:
