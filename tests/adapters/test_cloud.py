@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+
 from podnet.adapters.cloud import CloudCredentials, OpenApiCloud
 from podnet.adapters.ratelimit import RateLimiter
 from podnet.adapters.retry import RetryPolicy

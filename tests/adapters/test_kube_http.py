@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from podnet.adapters.kube_http import HttpKube, status_error
 from podnet.adapters.retry import RetryPolicy
 from podnet.clock import SimClock

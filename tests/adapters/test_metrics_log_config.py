@@ -8,6 +8,7 @@ import logging
 import threading
 
 import pytest
+
 from podnet.adapters.config import Settings, parse_duration
 from podnet.errors import PermanentError, RetryableError
 from podnet.log import JsonFormatter, bind, bound, configure, fields, get_logger, unconfigure

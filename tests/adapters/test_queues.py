@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from podnet.adapters.memory_queue import InMemoryQueue
 from podnet.adapters.mns_queue import MnsQueue
 from podnet.adapters.retry import RetryPolicy

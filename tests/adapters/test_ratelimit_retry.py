@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from podnet.adapters.ratelimit import DEFAULT_LIMITS_PER_MINUTE, RateLimiter
 from podnet.adapters.retry import RetriesExhausted, RetryPolicy
 from podnet.clock import SimClock

@@ -10,6 +10,7 @@ import pytest
 from alibabacloud_ecs20140526 import models as em
 from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_vpc20160428 import models as vm
+
 from podnet.fakes.cloud.backend import CloudBackend, Instance
 from podnet.fakes.cloud.fixtures import REGION, ZONE_G, ZONE_H
 

@@ -14,6 +14,7 @@ from alibabacloud_ecs20140526 import models as em
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ClientException, ServerException
 from alibabacloud_vpc20160428 import models as vm
 from darabonba.exceptions import UnretryableException
+
 from podnet.clock import SimClock
 from podnet.fakes.cloud.backend import CloudBackend
 from podnet.fakes.cloud.fixtures import REGION, ZONE_G, tea_config

@@ -7,6 +7,7 @@ import json
 import pytest
 from kubernetes import client
 from kubernetes.client import ApiClient, ApiException
+
 from podnet.fakes.kube import objects
 from podnet.fakes.kube.backend import AdmissionRequest, AdmissionResponse, KubeBackend
 from podnet.fakes.kube.server import FakeKubeServer, kube_client_config

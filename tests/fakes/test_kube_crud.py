@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client import ApiClient, ApiException
+
 from podnet.clock import SimClock
 from podnet.fakes.kube import objects
 from podnet.fakes.kube.backend import KubeBackend

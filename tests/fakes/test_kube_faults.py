@@ -10,6 +10,7 @@ import pytest
 import urllib3
 from kubernetes import client, watch
 from kubernetes.client import ApiClient, ApiException
+
 from podnet.fakes.kube import objects
 from podnet.fakes.kube.backend import KubeBackend
 from podnet.fakes.kube.server import FakeKubeServer

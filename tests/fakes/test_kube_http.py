@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import urllib3
+
 from podnet.fakes.kube import objects
 from podnet.fakes.kube.backend import KubeBackend
 from podnet.fakes.kube.server import FakeKubeServer

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from kubernetes import client, watch
 from kubernetes.client import ApiClient, ApiException
+
 from podnet.fakes.kube import objects
 from podnet.fakes.kube.backend import KubeBackend
 from podnet.fakes.kube.server import FakeKubeServer, kube_client_config

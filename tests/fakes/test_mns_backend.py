@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+
 from podnet.clock import EPOCH, SimClock, SystemClock
 from podnet.fakes.mns.backend import MNSBackend, OutgoingMessage
 from podnet.fakes.mns.errors import (

@@ -8,6 +8,7 @@ import pytest
 from mns.account import Account
 from mns.mns_exception import MNSClientNetworkException, MNSServerException
 from mns.queue import Message, Queue, QueueMeta
+
 from podnet.clock import SimClock
 from podnet.fakes.mns.backend import MNSBackend
 from podnet.fakes.mns.errors import TooManyRequests

@@ -11,6 +11,7 @@ import pytest
 from mns.account import Account
 from mns.mns_exception import MNSServerException
 from mns.queue import Message, Queue, QueueMeta
+
 from podnet.clock import SimClock
 from podnet.fakes.mns.backend import MNSBackend
 

@@ -7,6 +7,7 @@ from mns.account import Account
 from mns.mns_exception import MNSServerException
 from mns.mns_request import ListQueueRequest, ListQueueResponse
 from mns.queue import Message, QueueMeta
+
 from podnet.fakes.mns.backend import MNSBackend
 
 # the SDK marks the message-count attributes deprecated; MNS still returns them

@@ -13,6 +13,7 @@ from mns.account import Account
 from mns.mns_exception import MNSServerException
 from mns.mns_xml_handler import ErrorDecoder
 from mns.queue import Message, QueueMeta
+
 from podnet.fakes.mns.backend import MNSBackend
 from podnet.fakes.mns.server import XMLNS, FakeMNSServer, _parse_query
 
