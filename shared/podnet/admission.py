@@ -75,6 +75,7 @@ __all__ = [
     "local_admission_hook",
     "lookup",
     "parse_review",
+    "reasons_of",
     "review",
     "review_response",
     "review_with_kube",
@@ -468,8 +469,12 @@ def _pod_create(req: ReviewRequest, networks: Mapping[str, dict[str, Any]], prev
                                          f"only the podnet control plane ({config.system_user}) may set this "
                                          "annotation; use k8s.aliyun.com/pod-networks-request instead"))
     if POD_NETWORKS_REQUEST not in ann:
-        # nothing requested (hostNetwork pods included): leave the pod alone unless the guard objects
-        return _deny(req, findings) if findings else Decision()
+        # nothing requested (hostNetwork pods included): leave the pod alone unless the guard objects,
+        # and then say everything else that is wrong too (e.g. a malformed hand-written snapshot)
+        if not findings:
+            return Decision()
+        extra = validate_pod(pod, networks, platform=config.platform, max_interfaces=config.max_interfaces)
+        return _deny(req, findings + [f for f in extra if _is_error(f)])
     referenced, checks = check_pod(pod, networks, prev_zone=prev_zone, platform=config.platform,
                                    max_interfaces=config.max_interfaces)
     errors, warnings = _split(findings + checks)
@@ -812,24 +817,40 @@ def request_to_review(request: Any) -> dict[str, Any]:
     }
 
 
+def reasons_of(decision: Decision) -> list[dict[str, str]]:
+    """The denial's reasons as ``{field, code, message}`` dicts (what ``podnet local`` reports)."""
+    return [{"field": f.field, "code": f.code, "message": f.message} for f in decision.findings]
+
+
 def local_admission_hook(
     kube: KubeApi, *, system_user: str = DEFAULT_SYSTEM_USER, platform: str = "ack"
 ) -> Callable[[Any], Any]:
     """Adapt admission to ``KubeBackend.add_admission_hook``: every object ``podnet local`` applies goes
-    through the same path as the real webhook (both webhooks at once: guard, validation and patch)."""
+    through the same path as the real webhook (both webhooks at once: guard, validation and patch).
+
+    A denial's answer also carries ``reasons`` (a list of ``{field, code, message}``), so the caller need
+    not parse the message back (messages may themselves contain ``"); "``)."""
     from podnet.fakes.kube.backend import AdmissionResponse
+
+    @dataclass
+    class LocalAdmissionResponse(AdmissionResponse):
+        reasons: list[dict[str, str]] = field(default_factory=list)
 
     config = AdmissionConfig(system_user=system_user, platform=platform)
 
     def hook(request: Any) -> Any:
-        rev = request_to_review(request)
-        answer = review_with_kube(rev, kube, config=config, mutate=True)["response"]
-        if answer["allowed"] and "patch" not in answer and not answer.get("warnings"):
-            return None
-        status = answer.get("status") or {}
-        patch = json.loads(base64.b64decode(answer["patch"])) if "patch" in answer else None
-        return AdmissionResponse(allowed=answer["allowed"], message=status.get("message", ""),
-                                 code=status.get("code", 200), reason=status.get("reason", ""), patch=patch)
+        req = parse_review(request_to_review(request))
+        try:
+            networks, prev_zone = lookup(req, kube)
+        except PodnetError as e:
+            return LocalAdmissionResponse(allowed=False, code=500, reason=CODE_LOOKUP_FAILED,
+                                          message=f"podnet admission could not read the referenced objects: {e}")
+        decision = decide(req, networks=networks, prev_zone=prev_zone, config=config, mutate=True)
+        if decision.allowed:
+            return LocalAdmissionResponse(allowed=True, code=200, reason="", patch=decision.patch or None) \
+                if decision.patch else None
+        return LocalAdmissionResponse(allowed=False, message=decision.message, code=decision.code,
+                                      reason=",".join(decision.codes), reasons=reasons_of(decision))
 
     return hook
 

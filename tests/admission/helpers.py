@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import jsonpatch
+
 from podnet.ports import Resource
 
 SYSTEM = "system:serviceaccount:kube-system:podnet"

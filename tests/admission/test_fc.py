@@ -11,8 +11,8 @@ from typing import Any
 
 import jsonpatch
 import pytest
-from podnet.admission import AdmissionConfig
 
+from podnet.admission import AdmissionConfig
 from tests.admission.helpers import SNAP, ZONE, MemKube, pn
 
 ROOT = Path(__file__).resolve().parents[2]

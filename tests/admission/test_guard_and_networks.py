@@ -7,8 +7,8 @@ import copy
 from typing import Any
 
 import pytest
-from podnet import admission
 
+from podnet import admission
 from tests.admission.helpers import (
     REQ,
     SNAP,

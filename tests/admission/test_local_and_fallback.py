@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from podnet.adapters.kube_http import HttpKube
 from podnet.admission import local_admission_hook, validate_before_allocate
 from podnet.domain.models import PodNetworks
@@ -16,7 +17,6 @@ from podnet.errors import KubeError
 from podnet.fakes.kube.backend import KubeBackend
 from podnet.fakes.kube.server import FakeKubeServer
 from podnet.ports import PODENIS, PODNETWORKINGS, PODS
-
 from tests.admission.helpers import SNAP, SYSTEM, USER, ZONE, MemKube, pn, pod, podeni, zone_exprs
 
 G, H = "cn-hangzhou-g", "cn-hangzhou-h"
@@ -140,7 +140,6 @@ def test_fallback_cases_without_a_server() -> None:
 
 def test_fallback_snapshot_matches_what_admission_would_have_written() -> None:
     from podnet import admission
-
     from tests.admission.helpers import apply, response_of, review
 
     kube = MemKube(pn("primary", (G, H)))
@@ -150,3 +149,35 @@ def test_fallback_snapshot_matches_what_admission_would_have_written() -> None:
     snapshot, _ = validate_before_allocate(obj, kube, platform="ack")
     assert snapshot is not None
     assert json.loads(admitted["metadata"]["annotations"][SNAP]) == snapshot.to_k8s()
+
+
+def test_local_hook_answers_carry_structured_reasons() -> None:
+    from podnet.fakes.kube.backend import AdmissionRequest
+
+    hook = local_admission_hook(MemKube(), system_user=SYSTEM, platform="ack")
+    dup = as_created(pn("dup", sgs=("sg-bp1aaaa", "sg-bp1aaaa"), status=None))
+    dup["spec"]["vSwitchOptions"] = []
+    answer = hook(AdmissionRequest(uid="u1", operation="CREATE", resource="podnetworkings",
+                                   group="network.alibabacloud.com", version="v1beta1", kind="PodNetworking",
+                                   namespace=None, name="dup", object=dup, old_object=None, user=USER))
+    assert answer.allowed is False and answer.code == 403
+    by_code = {r["code"]: r for r in answer.reasons}
+    assert set(by_code) == {"DuplicateSecurityGroupID", "MissingVSwitchOptions"}
+    assert by_code["DuplicateSecurityGroupID"]["field"] == "spec.securityGroupIDs[1]"
+    assert answer.reason == ",".join(r["code"] for r in answer.reasons)
+    for r in answer.reasons:  # the message lists the same reasons, in the same form
+        assert f"{r['field']}: {r['message']} ({r['code']})" in answer.message
+
+    plain = hook(AdmissionRequest(uid="u2", operation="CREATE", resource="pods", group="", version="v1", kind="Pod",
+                                  namespace="default", name="p", object=pod("p"), old_object=None, user=USER))
+    assert plain is None  # nothing to say: the fake stores the pod unchanged
+
+
+def test_guard_and_validation_reasons_come_together() -> None:
+    from podnet import admission
+    from tests.admission.helpers import reasons, response_of, review
+
+    legacy = pod("legacy", annotations={SNAP: '{"podNetworks": {"interface": "eth0"}}'})
+    req = review(legacy)
+    assert reasons(response_of(admission.review_with_kube(req, MemKube()), req)) == [
+        "SystemOwnedAnnotation", "InvalidPodNetworks"]

@@ -7,10 +7,10 @@ import copy
 import json
 
 import pytest
+
 from podnet import admission
 from podnet.domain.models import PodNetworks
 from podnet.domain.validation import resolve_pod_networks
-
 from tests.admission.helpers import (
     REQ,
     SNAP,

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+
 from podnet.admission import AdmissionConfig
 from podnet.cli import main
 from podnet.webhook import WebhookServer
-
 from tests.admission.helpers import MemKube, pn, pod, review
 
 G = "cn-hangzhou-g"

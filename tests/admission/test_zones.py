@@ -10,8 +10,8 @@ import jsonpatch
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from podnet import admission
 
+from podnet import admission
 from tests.admission.helpers import (
     ZONE,
     MemKube,
