@@ -135,7 +135,8 @@ def test_formatter_alone() -> None:
 # --- settings --------------------------------------------------------------------------------------------
 def test_defaults() -> None:
     s = Settings.from_env({})
-    assert (s.queue, s.dlq, s.platform, s.default_eni_type) == ("podnet-events", "podnet-dead-letter", "ack", "Trunk")
+    assert (s.queue_prefix, s.platform, s.default_eni_type) == ("podnet", "ack", "Trunk")
+    assert (s.max_attempts, s.system_namespace) == (12, "kube-system")
     assert (s.max_interfaces, s.gc_grace_s, s.sweep_period_s, s.max_instances) == (8, 600.0, 60.0, 1)
     assert s.ecs_endpoint == "" and s.cloud_protocol == "https"
 
@@ -192,7 +193,7 @@ def test_bad_values_are_config_errors(env: dict[str, str]) -> None:
 
 def test_parse_duration() -> None:
     assert parse_duration("90") == 90 and parse_duration(5) == 5.0
-    assert parse_duration("1m30s") == 90 and parse_duration("500ms") == 0.5 and parse_duration("2d") == 172800
-    for bad in ("", "10x", "m", "1m 2s"):
+    assert parse_duration("1m30s") == 90 and parse_duration("500ms") == 0.5 and parse_duration("48h") == 172800
+    for bad in ("", "10x", "m", "1m 2s", "2d"):  # Go durations: no days
         with pytest.raises(ValueError):
             parse_duration(bad)

@@ -12,8 +12,9 @@ PODNET_DEFAULT_ENI_TYPE    Trunk                                   what eniType 
 PODNET_MAX_INTERFACES      8                                       max extra interfaces per pod
 PODNET_GC_GRACE            10m                                     leaked-ENI minimum age before GC
 PODNET_SWEEP_PERIOD        1m                                      timer sweep period
-PODNET_QUEUE               podnet-events                           MNS queue of steps
-PODNET_DLQ                 podnet-dead-letter                      MNS dead-letter queue
+PODNET_QUEUE_PREFIX        podnet                                  MNS queues <prefix>-<step>, <prefix>-dead-letter
+PODNET_MAX_ATTEMPTS        12                                      tries of a failing message before dead-letter
+PODNET_SYSTEM_NAMESPACE    kube-system                             where the GC/forwarder state ConfigMaps live
 PODNET_MNS_ENDPOINT        ""                                      http(s)://<uid>.mns.<region>.aliyuncs.com
 PODNET_ECS_ENDPOINT        ecs.<region>.aliyuncs.com               ECS OpenAPI endpoint (host[:port])
 PODNET_VPC_ENDPOINT        vpc.<region>.aliyuncs.com               VPC OpenAPI endpoint
@@ -32,20 +33,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from podnet.domain.duration import parse_go_duration
 from podnet.errors import PermanentError
 
 __all__ = ["Settings", "parse_duration"]
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
 def parse_duration(text: str | float | int) -> float:
-    """Seconds from ``90``, ``"90"``, ``"1m30s"``, ``"10m"``, ``"2h"``, ``"500ms"``."""
+    """Seconds from a number (``90``, ``"90"``) or a Go duration (``"1m30s"``, ``"10m"``, ``"500ms"``)."""
     if isinstance(text, (int, float)):
         return float(text)
     s = text.strip()
@@ -53,15 +50,7 @@ def parse_duration(text: str | float | int) -> float:
         return float(s)
     except ValueError:
         pass
-    pos, total = 0, 0.0
-    for m in _DURATION.finditer(s):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNIT_S[m.group(2)]
-        pos = m.end()
-    if pos != len(s) or not s:
-        raise ValueError(f"not a duration: {text!r}")
-    return total
+    return parse_go_duration(s).total_seconds()
 
 
 def _bad(name: str, value: str, why: str) -> PermanentError:
@@ -79,8 +68,9 @@ class Settings:
     max_interfaces: int = 8
     gc_grace_s: float = 600.0
     sweep_period_s: float = 60.0
-    queue: str = "podnet-events"
-    dlq: str = "podnet-dead-letter"
+    queue_prefix: str = "podnet"
+    max_attempts: int = 12
+    system_namespace: str = "kube-system"
     mns_endpoint: str = ""
     ecs_endpoint: str = ""
     vpc_endpoint: str = ""
@@ -113,7 +103,7 @@ class Settings:
         if eni_type not in ("Trunk", "ENI"):
             raise _bad("PODNET_DEFAULT_ENI_TYPE", eni_type, "must be Trunk or ENI")
         ints: dict[str, int] = {}
-        for name, default in (("PODNET_MAX_INTERFACES", "8"), ("PODNET_MAX_INSTANCES", "1")):
+        for name, default in (("PODNET_MAX_INTERFACES", "8"), ("PODNET_MAX_INSTANCES", "1"), ("PODNET_MAX_ATTEMPTS", "12")):
             raw = get(name, default)
             try:
                 ints[name] = int(raw)
@@ -147,8 +137,9 @@ class Settings:
             max_interfaces=ints["PODNET_MAX_INTERFACES"],
             gc_grace_s=durations["PODNET_GC_GRACE"],
             sweep_period_s=durations["PODNET_SWEEP_PERIOD"],
-            queue=get("PODNET_QUEUE", "podnet-events"),
-            dlq=get("PODNET_DLQ", "podnet-dead-letter"),
+            queue_prefix=get("PODNET_QUEUE_PREFIX", "podnet"),
+            max_attempts=ints["PODNET_MAX_ATTEMPTS"],
+            system_namespace=get("PODNET_SYSTEM_NAMESPACE", "kube-system"),
             mns_endpoint=get("PODNET_MNS_ENDPOINT") or get("MNS_ENDPOINT"),
             ecs_endpoint=get("PODNET_ECS_ENDPOINT") or (f"ecs.{region}.aliyuncs.com" if region else ""),
             vpc_endpoint=get("PODNET_VPC_ENDPOINT") or (f"vpc.{region}.aliyuncs.com" if region else ""),
