@@ -151,8 +151,9 @@ def test_everything_from_env() -> None:
             "PODNET_MAX_INTERFACES": "4",
             "PODNET_GC_GRACE": "1h30m",
             "PODNET_SWEEP_PERIOD": "45s",
-            "PODNET_QUEUE": "q",
-            "PODNET_DLQ": "dlq",
+            "PODNET_QUEUE_PREFIX": "q",
+            "PODNET_MAX_ATTEMPTS": "5",
+            "PODNET_SYSTEM_NAMESPACE": "podnet-system",
             "PODNET_MNS_ENDPOINT": "http://1.mns.cn-shanghai.aliyuncs.com",
             "PODNET_MAX_INSTANCES": "20",
             "PODNET_RATE_LIMITS": '{"DescribeVSwitches": 100}',
@@ -164,7 +165,7 @@ def test_everything_from_env() -> None:
     assert s.cluster_id == "c-123" and s.region == "cn-shanghai" and s.platform == "acs"
     assert s.default_eni_type == "ENI" and s.max_interfaces == 4
     assert s.gc_grace_s == 5400 and s.sweep_period_s == 45
-    assert (s.queue, s.dlq, s.max_instances) == ("q", "dlq", 20)
+    assert (s.queue_prefix, s.max_attempts, s.system_namespace, s.max_instances) == ("q", 5, "podnet-system", 20)
     assert s.ecs_endpoint == "ecs.cn-shanghai.aliyuncs.com" and s.vpc_endpoint == "vpc.cn-shanghai.aliyuncs.com"
     assert s.rate_limits == {"DescribeVSwitches": 100.0}
     assert "sk-secret" not in repr(s)
