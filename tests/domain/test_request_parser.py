@@ -8,6 +8,7 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from podnet.domain.findings import ValidationFailed
 from podnet.domain.models import PodNetworkRequest
 from podnet.domain.validation import MAX_REQUEST_BYTES, parse_pod_networks_request
@@ -86,11 +87,16 @@ def test_not_a_string_is_refused() -> None:
     assert exc.value.codes == ["InvalidFieldType"]
 
 
+_KEYS = st.sampled_from(["interfaceName", "network", "defaultRoute", "routes", "dst", "x"]) | st.text(max_size=8)
+
+
+def _containers(children: st.SearchStrategy) -> st.SearchStrategy:
+    return st.lists(children, max_size=5) | st.dictionaries(_KEYS, children, max_size=5)
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(
-        st.sampled_from(["interfaceName", "network", "defaultRoute", "routes", "dst", "x"]) | st.text(max_size=8),
-        children, max_size=5),
+    _containers,
     max_leaves=30,
 )
 
