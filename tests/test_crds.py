@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel
+
 from podnet.domain.models import API_GROUP, PodENI, PodNetworking
 from podnet.ports import PODENIS, PODNETWORKINGS
-from pydantic import BaseModel
 
 CRD_DIR = Path(__file__).resolve().parents[1] / "deploy" / "crds"
 CASES = [("podnetworkings.yaml", PodNetworking, PODNETWORKINGS), ("podenis.yaml", PodENI, PODENIS)]

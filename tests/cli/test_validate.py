@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from podnet.cli import main
 from podnet.commands.validate import validate
 

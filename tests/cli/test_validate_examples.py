@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from podnet.cli import main
 from podnet.domain.validation import REASON_CODES
 

@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import pytest
+
 from podnet.manifests import (
     ManifestError,
     iter_pod_networkings,

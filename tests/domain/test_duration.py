@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from podnet.domain.duration import (
     format_go_duration,
     format_go_duration_ns,

@@ -6,6 +6,7 @@ import copy
 import json
 
 import pytest
+
 from podnet.domain.models import (
     POD_NETWORKS,
     POD_NETWORKS_REQUEST,

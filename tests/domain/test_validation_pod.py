@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from podnet.domain.findings import ValidationFailed
 from podnet.domain.models import PodNetworks
 from podnet.domain.validation import (

@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+
 from podnet.domain.validation import REASON_CODES, validate_pod_networking
 
 
