@@ -3,65 +3,49 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 
-def _load(files: tuple[str, ...]) -> tuple[Any, list[tuple[str, Any]]]:
+def _load(files: tuple[str, ...], platform: str = "ack") -> tuple[Any, list[tuple[str, Any]]]:
     """Read the input: one Scenario, or plain manifests (which get an invented cloud)."""
-    import yaml
+    from podnet.local.scenario import Scenario, ScenarioError, invent_cloud, load_scenario
+    from podnet.manifests import ManifestError, load_manifests
 
-    from podnet.local.scenario import Scenario, invent_cloud, load_scenario
-
-    docs: list[tuple[str, dict[str, Any]]] = []
-    for f in files:
-        try:
-            text = sys.stdin.read() if f == "-" else Path(f).read_text()
-        except OSError as e:
-            raise click.UsageError(f"{f}: cannot read: {e.strerror}") from None
-        try:
-            loaded = [d for d in yaml.safe_load_all(text) if d is not None]
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark is not None else ""
-            raise click.UsageError(f"{f}{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
-        for d in loaded:
-            if not isinstance(d, dict):
-                raise click.UsageError(f"{f}: every document must be an object, got {type(d).__name__}")
-            docs.append((f, d))
-    scenarios = [(f, d) for f, d in docs if d.get("kind") == "Scenario"]
+    try:
+        docs = load_manifests(files)
+    except ManifestError as e:
+        raise click.UsageError(str(e)) from None
+    scenarios = [d for d in docs if d.kind == "Scenario"]
     if scenarios:
         if len(docs) != 1:
-            raise click.UsageError("a Scenario must be the only document of the input")
-        f, doc = scenarios[0]
-        base = Path(".") if f == "-" else Path(f).parent
+            raise click.UsageError(f"{scenarios[0].file}: a Scenario must be the only document of the input")
+        d = scenarios[0]
+        base = Path(".") if d.file == "<stdin>" else Path(d.file).parent
         try:
-            return load_scenario(doc, base)
-        except ValueError as e:
-            raise click.UsageError(f"{f}: {e}") from None
-    objects = [d for _, d in docs]
-    for obj in objects:
-        if obj.get("kind") == "List":
-            objects.extend(i for i in obj.get("items") or [] if isinstance(i, dict))
-    objects = [o for o in objects if o.get("kind") != "List"]
+            return load_scenario(d.doc, base)
+        except (ScenarioError, ManifestError) as e:
+            raise click.UsageError(f"{d.file}: {e}") from None
+    objects = [d.doc for d in docs]
     cloud, nodes = invent_cloud(objects)
-    return Scenario(cloud=cloud, nodes=nodes), [("apply", objects)]
+    return Scenario(platform=platform, cloud=cloud, nodes=nodes), [("apply", objects)]
 
 
 @click.command("local")
 @click.argument("files", nargs=-1, required=True)
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--platform", type=click.Choice(["ack", "acs"]), default="ack", show_default=True,
+              help="For plain manifests (a Scenario names its own platform).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
-def local(files: tuple[str, ...], output: str, quiet: bool) -> None:
+def local(files: tuple[str, ...], output: str, platform: str, quiet: bool) -> None:
     """Run the whole system in one process on the simulated cloud and Kubernetes API.
 
     FILES are plain manifests (PodNetworkings, Pods, StatefulSets, Deployments; '-' = stdin) or one
     Scenario (spec §6). Prints each PodNetworking's status, each Pod's interfaces and any rejections.
     """
-    scenario, steps = _load(files)
+    scenario, steps = _load(files, platform)
     from podnet.local.report import render_text
     from podnet.local.runner import run_scenario
 

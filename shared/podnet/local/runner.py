@@ -9,7 +9,6 @@ real Tea OpenAPI client. Time is simulated: delayed messages and visibility time
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,22 +57,6 @@ class Rejection:
     reasons: list[dict[str, str]]
 
 
-_REASON = re.compile(r"^(?:(?P<field>[^\s:][^:]*?): )?(?P<message>.*) \((?P<code>[A-Z][A-Za-z0-9]+)\)$")
-
-
-def parse_reasons(message: str) -> list[dict[str, str]]:
-    """Split an admission denial ``KIND NAME: FIELD: MESSAGE (CODE); ...`` into structured reasons."""
-    body = message.split(": ", 1)[1] if re.match(r"^[A-Z][A-Za-z]+ \S+: ", message) else message
-    reasons = []
-    for part in re.split(r"(?<=\)); ", body):
-        m = _REASON.match(part.strip())
-        if m:
-            reasons.append({"field": m["field"] or "", "code": m["code"], "message": m["message"]})
-        elif part.strip():
-            reasons.append({"field": "", "code": "Denied", "message": part.strip()})
-    return reasons
-
-
 @dataclass
 class RunStats:
     crashes: int = 0
@@ -96,12 +79,14 @@ class LocalSystem:
     ) -> None:
         self.scenario = scenario
         self.settle = timedelta(seconds=settle_s)
+        self.max_settle_real_s = 600.0
         self.progress = progress
         self.clock = SimClock()
         self.settings = SimpleSettings(platform=scenario.platform)
         self.stats = RunStats()
         self.rejected: list[Rejection] = []
         self.workloads: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._refused_pods: set[tuple[str, str]] = set()
         self.scheduler = Scheduler()
         self._last_sweep: datetime | None = None
         self._process: Callable[..., str] = process_message  # tests wrap it (e.g. to deliver twice)
@@ -146,8 +131,11 @@ class LocalSystem:
 
         def recording_hook(request: Any) -> Any:
             answer = hook(request)
-            if answer is not None and not answer.allowed and request.operation == "CREATE":
-                self._record_denial(request.kind, request.namespace or "", request.name, answer.message)
+            if answer is not None and not answer.allowed and request.operation in ("CREATE", "UPDATE"):
+                reasons = list(getattr(answer, "reasons", None) or []) or [
+                    {"field": "", "code": answer.reason or "Denied", "message": answer.message}
+                ]
+                self.rejected.append(Rejection(request.kind, request.namespace or "", request.name, reasons))
             return answer
 
         self.kube_backend.add_admission_hook(recording_hook, name="podnet.alibabacloud.com")
@@ -194,6 +182,7 @@ class LocalSystem:
         md = obj.get("metadata") or {}
         if kind in WORKLOAD_KINDS:
             key = (kind, md.get("namespace") or "default", md.get("name", ""))
+            self._refused_pods = {k for k in self._refused_pods if k[0] != key[1]}  # re-applied: try again
             self.workloads[key] = {**obj, "metadata": {**md, "namespace": key[1], "uid": f"uid-{kind}-{key[1]}-{key[2]}"}}
             return
         res = RESOURCES.get(kind)
@@ -208,13 +197,13 @@ class LocalSystem:
         try:
             self.admin.create(res, obj)
         except Conflict:
-            current = self.admin.get(res, md.get("name", ""), obj["metadata"].get("namespace") if res.namespaced else None)
-            if current is not None:
-                obj["metadata"] = {**obj["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]}
-                try:
-                    self.admin.replace(res, obj)
-                except KubeError as e:
-                    self._record_api_rejection(obj, e)
+            # Already there: merge what was given, as `kubectl apply` would, keeping what the system wrote.
+            patch = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "status")}
+            patch["metadata"] = {k: v for k, v in obj["metadata"].items() if k not in ("name", "namespace")}
+            try:
+                self.admin.patch(res, md.get("name", ""), patch, namespace=obj["metadata"].get("namespace") if res.namespaced else None)
+            except KubeError as e:
+                self._record_api_rejection(obj, e)
         except KubeError as e:
             self._record_api_rejection(obj, e)
 
@@ -295,8 +284,15 @@ class LocalSystem:
         names = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods}
         for (_kind, ns, _name), wl in list(self.workloads.items()):
             for pod in pods_for_workload(wl, [n for (pns, n) in names if pns == ns]):
+                key = (ns, pod["metadata"]["name"])
+                if key in self._refused_pods:
+                    continue  # a controller would retry with backoff; one refusal is the result here
+                before = len(self.rejected)
                 self._apply_one(pod)
-                changed = True
+                if len(self.rejected) > before:
+                    self._refused_pods.add(key)
+                else:
+                    changed = True
         if changed:
             pods, _ = self.admin.list(PODS)
         nodes, _ = self.admin.list(NODES)
@@ -322,7 +318,13 @@ class LocalSystem:
     def run_until_quiescent(self, horizon: datetime | None = None) -> None:
         """Process messages until none is visible and none is due within the settle window (or ``horizon``)."""
         idle_rounds = 0
+        started = time.monotonic()
         while True:
+            if time.monotonic() - started > self.max_settle_real_s:
+                raise RuntimeError(
+                    f"the system did not settle within {self.max_settle_real_s:.0f}s of real time "
+                    f"({self.stats.messages} messages handled); something keeps producing work"
+                )
             self._report_progress()
             if self._reconcile_cluster():
                 idle_rounds = 0
@@ -378,9 +380,6 @@ class LocalSystem:
             )
 
     # --- rejections ---------------------------------------------------------------------------------
-    def _record_denial(self, kind: str, namespace: str, name: str, message: str) -> None:
-        self.rejected.append(Rejection(kind, namespace, name, parse_reasons(message)))
-
     def _record_api_rejection(self, obj: dict[str, Any], e: KubeError) -> None:
         md = obj.get("metadata") or {}
         key = (obj.get("kind", ""), md.get("namespace", ""), md.get("name", ""))

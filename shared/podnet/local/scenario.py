@@ -1,8 +1,9 @@
 """The Scenario input of ``podnet local`` (spec §6), and how plain manifests become one.
 
-Plain manifests get an invented cloud: each PodNetworking's n-th vSwitch lives in the region's
-n-th zone (so the networks of one pod share zones, as a real deployment would), every vSwitch
-gets its own /24, and there is one trunk-enabled node per zone.
+Plain manifests get an invented cloud: a vSwitch listed in a PodNetworking's ``status.vSwitches``
+(as copied from a real cluster) keeps that zone; otherwise each PodNetworking's n-th vSwitch lives in
+the region's n-th zone (so the networks of one pod share zones, as a real deployment would). Every
+vSwitch gets its own /24, and there is one trunk-enabled node per zone.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from podnet.domain.duration import parse_go_duration
+from podnet.manifests import ManifestError, load_file
 
 ZONE_SUFFIXES = "ghijkbcdef"
 
@@ -119,14 +120,10 @@ def load_scenario(doc: dict[str, Any], base_dir: Path) -> tuple[Scenario, list[t
 def _apply_objects(apply: Any, base_dir: Path, where: str) -> list[dict[str, Any]]:
     if isinstance(apply, ApplyFile) or (isinstance(apply, dict) and set(apply) == {"file"}):
         rel = apply.file if isinstance(apply, ApplyFile) else apply["file"]
-        path = (base_dir / rel).resolve()
         try:
-            docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
-        except OSError as e:
-            raise ScenarioError(f"Scenario {where}.file: cannot read {rel}: {e.strerror}") from None
-        except yaml.YAMLError as e:
-            raise ScenarioError(f"Scenario {where}.file: {rel}: invalid YAML: {e}") from None
-        return [d for doc in docs for d in _flatten(doc)]
+            return [d.doc for d in load_file(str(base_dir / rel))]
+        except ManifestError as e:
+            raise ScenarioError(f"Scenario {where}.file: {e}") from None
     if isinstance(apply, dict):
         return list(_flatten(apply))
     out: list[dict[str, Any]] = []
@@ -147,9 +144,12 @@ def _flatten(doc: dict[str, Any]) -> list[dict[str, Any]]:
 def invent_cloud(objects: list[dict[str, Any]], region: str = "cn-hangzhou") -> tuple[CloudSpec, list[NodeSpec]]:
     """A cloud for plain manifests: vSwitches (zone by position in each network), one trunk node per zone."""
     zone_of: dict[str, str] = {}
-    for obj in objects:
-        if obj.get("kind") != "PodNetworking":
-            continue
+    networkings = [o for o in objects if o.get("kind") == "PodNetworking"]
+    for obj in networkings:  # a status copied from a real cluster says where each vSwitch is
+        for v in (obj.get("status") or {}).get("vSwitches") or []:
+            if isinstance(v, dict) and isinstance(v.get("id"), str) and isinstance(v.get("zone"), str) and v["zone"]:
+                zone_of.setdefault(v["id"], v["zone"])
+    for obj in networkings:
         for pos, vsw in enumerate((obj.get("spec") or {}).get("vSwitchOptions") or []):
             if isinstance(vsw, str) and vsw not in zone_of:
                 zone_of[vsw] = f"{region}-{ZONE_SUFFIXES[pos % len(ZONE_SUFFIXES)]}"
