@@ -15,14 +15,13 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 
 from podnet.errors import Conflict, Gone, KubeError, NotFound, PodnetError
-from podnet.ports import PODENIS, PODNETWORKINGS, PODS, KubeApi, Queue, Resource
+from podnet.ports import CONFIGMAPS, PODENIS, PODNETWORKINGS, PODS, KubeApi, Queue, Resource
 from podnet.steps.routing import route_event
 
 log = logging.getLogger("podnet.forwarder")
 
 WATCHED: tuple[Resource, ...] = (PODNETWORKINGS, PODS, PODENIS)
 CHECKPOINT_NAME = "podnet-forwarder-state"
-_CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap", True)
 
 
 class ConfigMapCheckpoint:
@@ -34,17 +33,17 @@ class ConfigMapCheckpoint:
         self._lock = threading.Lock()
 
     def load(self) -> dict[str, str]:
-        cm = self.kube.get(_CONFIGMAPS, CHECKPOINT_NAME, self.namespace)
+        cm = self.kube.get(CONFIGMAPS, CHECKPOINT_NAME, self.namespace)
         return dict((cm or {}).get("data") or {})
 
     def save(self, plural: str, resource_version: str) -> None:
         with self._lock:
             for _ in range(3):
-                cm = self.kube.get(_CONFIGMAPS, CHECKPOINT_NAME, self.namespace)
+                cm = self.kube.get(CONFIGMAPS, CHECKPOINT_NAME, self.namespace)
                 try:
                     if cm is None:
                         self.kube.create(
-                            _CONFIGMAPS,
+                            CONFIGMAPS,
                             {
                                 "apiVersion": "v1",
                                 "kind": "ConfigMap",
@@ -54,7 +53,7 @@ class ConfigMapCheckpoint:
                         )
                     else:
                         cm.setdefault("data", {})[plural] = resource_version
-                        self.kube.replace(_CONFIGMAPS, cm)
+                        self.kube.replace(CONFIGMAPS, cm)
                     return
                 except (Conflict, NotFound):
                     continue

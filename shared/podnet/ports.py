@@ -47,9 +47,10 @@ PODS = Resource("", "v1", "pods", "Pod", True)
 NODES = Resource("", "v1", "nodes", "Node", False)
 EVENTS = Resource("", "v1", "events", "Event", True)
 NAMESPACES = Resource("", "v1", "namespaces", "Namespace", False)
+CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap", True)
 PODNETWORKINGS = Resource("network.alibabacloud.com", "v1beta1", "podnetworkings", "PodNetworking", False)
 PODENIS = Resource("network.alibabacloud.com", "v1beta1", "podenis", "PodENI", True)
-RESOURCES = {r.kind: r for r in (PODS, NODES, EVENTS, NAMESPACES, PODNETWORKINGS, PODENIS)}
+RESOURCES = {r.kind: r for r in (PODS, NODES, EVENTS, NAMESPACES, CONFIGMAPS, PODNETWORKINGS, PODENIS)}
 
 PatchKind = Literal["merge", "json"]
 

@@ -17,8 +17,8 @@ from podnet.domain.models import NODE_LABEL, POD_NETWORKS, POD_UID, NodeFacts
 from podnet.domain.release import is_fixed
 from podnet.domain.tokens import eni_client_token
 from podnet.domain.vswitch import NoVSwitchAvailable, select_vswitch
-from podnet.errors import IP_EXHAUSTED_CODES, CloudError, Conflict, PermanentError, RetryableError
-from podnet.ports import NODES, PODENIS, PODS
+from podnet.errors import IP_EXHAUSTED_CODES, CloudError, Conflict, RetryableError
+from podnet.ports import PODENIS, PODS
 from podnet.steps.context import StepContext
 from podnet.steps.messages import Envelope, pod_envelope
 from podnet.steps.objects import (
@@ -110,14 +110,7 @@ def allocate(ctx: StepContext, env: Envelope) -> None:
         ctx.event(pod, "Warning", "PodCreateFailed", "invalid network configuration: " + "; ".join(problems))
         return  # permanent: nothing is allocated for an invalid pod
 
-    node = ctx.kube.get(NODES, node_name)
-    try:
-        if node is None:
-            raise PermanentError(f"node {node_name} not found")
-        facts = NodeFacts.from_node(node)
-    except PermanentError as e:
-        ctx.event(pod, "Warning", "PodCreateFailed", f"node facts: {e} (NodeFactsMissing)")
-        raise RetryableError(f"pod {env.key}: {e}", delay_s=30) from e
+    facts = ctx.node_facts(pod, "PodCreateFailed")
 
     podeni = ctx.kube.get(PODENIS, env.name, env.namespace)
     try:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from podnet.domain.models import NETWORK_STATUS, NodeFacts
+from podnet.domain.models import NETWORK_STATUS
 from podnet.domain.release import is_fixed
-from podnet.errors import CloudError, Conflict, PermanentError, RetryableError
-from podnet.ports import NODES, PODENIS, PODS, EniInfo
+from podnet.errors import CloudError, Conflict, RetryableError
+from podnet.ports import PODENIS, PODS, EniInfo
 from podnet.steps.context import StepContext
 from podnet.steps.messages import Envelope
 from podnet.steps.objects import (
@@ -83,15 +83,7 @@ def bind(ctx: StepContext, env: Envelope) -> None:
         ctx.outbox.send(env.next("allocate"))
         return
 
-    node_name = (pod.get("spec") or {}).get("nodeName", "")
-    node = ctx.kube.get(NODES, node_name) if node_name else None
-    try:
-        if node is None:
-            raise PermanentError(f"node {node_name!r} not found")
-        facts = NodeFacts.from_node(node)
-    except PermanentError as e:
-        ctx.event(pod, "Warning", "AttachENIFailed", f"{e} (NodeFactsMissing)")
-        raise RetryableError(str(e), delay_s=30) from e
+    facts = ctx.node_facts(pod, "AttachENIFailed")
 
     wanted: dict[str, str] = {}
     for a in allocs:

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from podnet.clock import Clock
-from podnet.errors import Conflict, KubeError
-from podnet.ports import EVENTS, CloudApi, KubeApi, Queue
+from podnet.domain.models import NodeFacts
+from podnet.errors import Conflict, KubeError, PermanentError, RetryableError
+from podnet.ports import EVENTS, NODES, CloudApi, KubeApi, Queue
 from podnet.steps.messages import Envelope, StepName
 
 log = logging.getLogger("podnet.steps")
@@ -100,6 +101,19 @@ class StepContext:
     outbox: Outbox
     clock: Clock
     settings: StepSettings
+
+    # --- node facts ---------------------------------------------------------------------------------
+    def node_facts(self, pod: Mapping[str, Any], failure_reason: str) -> NodeFacts:
+        """The facts of the pod's node; a missing node or fact is an Event on the pod and a retry later."""
+        node_name = (pod.get("spec") or {}).get("nodeName", "")
+        node = self.kube.get(NODES, node_name) if node_name else None
+        try:
+            if node is None:
+                raise PermanentError(f"node {node_name!r} not found")
+            return NodeFacts.from_node(node)
+        except PermanentError as e:
+            self.event(pod, "Warning", failure_reason, f"{e} (NodeFactsMissing)")
+            raise RetryableError(str(e), delay_s=30, code="NodeFactsMissing") from e
 
     # --- Kubernetes Events --------------------------------------------------------------------------
     def event(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None:

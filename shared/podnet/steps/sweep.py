@@ -14,7 +14,7 @@ from typing import Any
 
 from podnet.domain.release import ttl_due_at
 from podnet.errors import CloudError, Conflict, NotFound
-from podnet.ports import PODENIS, PODNETWORKINGS, PODS, Resource
+from podnet.ports import CONFIGMAPS, PODENIS, PODNETWORKINGS, PODS
 from podnet.steps.context import StepContext
 from podnet.steps.messages import Envelope, pod_envelope, podnetworking_envelope
 from podnet.steps.objects import (
@@ -33,7 +33,6 @@ from podnet.steps.objects import (
     wants_networks,
 )
 
-CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap", True)
 GC_STATE_NAME = "podnet-gc-state"
 
 
