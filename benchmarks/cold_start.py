@@ -259,11 +259,17 @@ def run_child(step: str, events: list[Any], env: dict[str, str], tmp: Path) -> d
 
 
 def measure(steps: list[str], runs: int, warm: int) -> list[dict[str, Any]]:
+    from podnet.ports import PODENIS, PODNETWORKINGS, PODS
+
     rows = []
     with World() as world, tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         for step in steps:
             results = []
+            # the sweep's cost grows with the cluster: say how big it was
+            size = {"pods": len(world.kube_backend.items(PODS)), "podENIs": len(world.kube_backend.items(PODENIS)),
+                    "podNetworkings": len(world.kube_backend.items(PODNETWORKINGS)),
+                    "enis": len(world.cloud_backend.enis)}
             for r in range(runs):
                 bodies = world.bodies(step, r, 1 + warm) if step != "validate" else [""] * (1 + warm)
                 results.append(run_child(step, events_for(step, bodies), world.env, tmp))
@@ -279,7 +285,7 @@ def measure(steps: list[str], runs: int, warm: int) -> list[dict[str, Any]]:
             rows.append({
                 "step": step, "import_ms": med("import_ms"), "init_ms": med("init_ms"), "first_ms": med("first_ms"),
                 "cold_ms": cold, "warm_ms": med("warm_ms"), "runs": runs, "warm_events": warm,
-                "outcomes": outcomes,
+                "outcomes": outcomes, "world": size,
             })
     return rows
 
@@ -297,6 +303,11 @@ def render(rows: list[dict[str, Any]]) -> str:
     lines.append("-" * 96)
     lines.append(f"times in ms; median of {rows[0]['runs']} fresh processes (warm: median of {rows[0]['warm_events']} "
                  f"events); target: cold total <= {TARGET_MS:.0f} ms")
+    sweep = next((r for r in rows if r["step"] == "sweep"), None)
+    if sweep is not None:
+        w = sweep["world"]
+        lines.append(f"sweep world: {w['pods']} pods, {w['podENIs']} PodENIs, {w['podNetworkings']} PodNetworkings, "
+                     f"{w['enis']} ENIs (each sweep lists them all)")
     lines.append("verdict: " + ("all handlers within target" if not over else f"over target: {', '.join(over)}"))
     return "\n".join(lines)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -362,6 +363,28 @@ def test_consumer_deletes_handled_messages_and_follows_them_through_the_steps(wo
     assert podeni is not None and all(a["eni"]["id"] for a in podeni["spec"]["allocations"])
     assert consumer.stats.as_dict() == {"received": 4, "ok": 4, "retried": 0, "dead_lettered": 0, "crashed": 0,
                                         "sweeps": 0}
+
+
+def test_consumer_threads_and_sweep_timer(world: World) -> None:
+    clock = SystemClock()
+    queues = {s: InMemoryQueue(queue_name("podnet", s), clock) for s in STEP_NAMES}
+    dlq = InMemoryQueue("podnet-dead-letter", clock)
+    ctx = build_step_context(world.kube, settings=Settings.from_env(world.env), queues=queues, dead_letter=dlq,
+                             env=world.env)
+    consumer = Consumer(ctx, queues, wait_s=1, sweep_period_s=0.2).start()
+    try:
+        # nothing is sent by hand: the timer's sweep finds the PodNetworkings that are not Ready, and the
+        # reconcile consumer thread makes them Ready
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not (world.ready("primary-network") and world.ready("secondary-network")):
+            time.sleep(0.02)
+        assert world.ready("primary-network") and world.ready("secondary-network")
+        assert consumer.alive() and consumer.stats.sweeps >= 1
+    finally:
+        consumer.stop()
+        consumer.join(timeout=3)
+    assert not consumer.alive()
+    assert all(len(q) == 0 for q in queues.values())
 
 
 def test_podnet_run_once(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -44,10 +44,11 @@ def forwarder(kubeconfig: str | None, kube_context: str | None, namespace: str, 
     """
     from podnet.errors import PodnetError
     from podnet.forwarder import ConfigMapCheckpoint, Forwarder
-    from podnet.log import configure
+    from podnet.log import configure, get_logger
     from podnet.runloop import install_stop_signals, kube_client, step_queues
 
-    logger = configure(log_level)
+    configure(log_level)
+    logger = get_logger("forwarder")
     try:
         kube = kube_client(kubeconfig, kube_context)
         queues, _ = step_queues(queue_prefix)

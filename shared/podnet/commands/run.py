@@ -46,7 +46,7 @@ def run(kubeconfig: str | None, kube_context: str | None, namespace: str, queue_
     from podnet.adapters.config import Settings, parse_duration
     from podnet.errors import PodnetError
     from podnet.forwarder import ConfigMapCheckpoint, Forwarder
-    from podnet.log import configure
+    from podnet.log import configure, get_logger
     from podnet.runloop import Consumer, build_step_context, install_stop_signals, kube_client
 
     try:
@@ -55,7 +55,8 @@ def run(kubeconfig: str | None, kube_context: str | None, namespace: str, queue_
         raise click.BadParameter(str(e), param_hint="--sweep-period") from None
     if period <= 0:
         raise click.BadParameter("must be positive", param_hint="--sweep-period")
-    logger = configure(log_level)
+    configure(log_level)
+    logger = get_logger("run")
     try:
         settings = dataclasses.replace(Settings.from_env(), queue_prefix=queue_prefix, sweep_period_s=period)
         if not settings.cluster_id:
