@@ -138,9 +138,16 @@ class Forwarder:
             if etype != "BOOKMARK":
                 events.append((etype, obj))
             by_res[res.plural] = (res, events, rv)
-        for res, events, rv in by_res.values():
-            self.forward(res, events)
-            self._mark(res, rv)
+        try:
+            for res, events, rv in by_res.values():
+                self.forward(res, events)
+                self._mark(res, rv)
+        except BaseException:
+            # Keep the events (in order, ahead of newer ones) so a later flush sends them; resending the
+            # part that did go out only duplicates messages, which the steps absorb.
+            with self._pending_cv:
+                self._pending[:0] = batch
+            raise
         return len(batch)
 
     def _send_loop(self) -> None:
@@ -190,6 +197,10 @@ class Forwarder:
             t.start()
             self._threads.append(t)
         return self
+
+    def alive(self) -> bool:
+        """True while every watch thread (and the sender) is running."""
+        return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
     def stop(self) -> None:
         self._stop.set()

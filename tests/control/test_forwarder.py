@@ -183,8 +183,6 @@ def test_restart_resumes_from_the_checkpoint_without_losing_events(
     assert int(checkpoint.load()["pods"]) > int(saved)
 
 
-@pytest.mark.xfail(strict=True, reason="Forwarder.flush drops the batch when a send fails (sender thread): "
-                                       "later events move the checkpoint past it; see the control-plane report")
 def test_a_failed_send_is_retried_not_dropped(cluster: Cluster, queues: dict[str, InMemoryQueue]) -> None:
     real_send = queues["allocate"].send
     failures = {"left": 1}

@@ -66,7 +66,7 @@ def forwarder(kubeconfig: str | None, kube_context: str | None, namespace: str, 
                 queue_prefix, namespace, os.getpid())
     code = 0
     while not stop.wait(5.0):
-        if not all(t.is_alive() for t in fwd._threads):  # Forwarder has no public liveness check
+        if not fwd.alive():
             logger.error("a forwarder thread died; exiting so the pod restarts")
             code = 1
             break

@@ -95,7 +95,7 @@ def run(kubeconfig: str | None, kube_context: str | None, namespace: str, queue_
     logger.info("podnet run started: queues %s-<step>, sweep every %ss", queue_prefix, period)
     code = 0
     while not stop.wait(5.0):
-        if not consumer.alive() or (fwd is not None and not all(t.is_alive() for t in fwd._threads)):
+        if not consumer.alive() or (fwd is not None and not fwd.alive()):
             logger.error("a worker thread died; exiting")
             code = 1
             break
