@@ -11,6 +11,8 @@ for fn in functions/*/; do
   mkdir -p "build/$step"
   cp -r build/_deps/. "build/$step/"
   cp "$fn/index.py" "build/$step/index.py"
+  # The API server connection: secrets/kube-token and secrets/kube-ca.crt (git-ignored; see deploy/rbac.yaml)
+  if [ -d secrets ]; then cp -r secrets "build/$step/secrets"; fi
 done
 rm -rf build/_deps
 echo "built: $(ls build | tr '\n' ' ')"

@@ -14,7 +14,7 @@ CLOUD_WRITES = {
     "detach_network_interface",
     "delete_network_interface",
 }
-OUTBOX_WRITES = {"send", "dead_letter"}
+OUTBOX_WRITES = {"send", "send_many", "dead_letter"}
 
 
 class Counter:

@@ -51,6 +51,10 @@ class Outbox(Protocol):
 
     def send(self, envelope: Envelope, delay_s: float = 0) -> None: ...
 
+    def send_many(self, envelopes: list[Envelope]) -> None:
+        """Send several (undelayed) envelopes; the queue adapter packs them into batch calls."""
+        ...
+
     def dead_letter(self, body: str, reason: str) -> None: ...
 
 
@@ -74,6 +78,13 @@ class QueueOutbox:
         delay = int(min(MAX_DELAY_S, max(0, round(delay_s))))
         self.queues[envelope.step].send([envelope.to_body()], delay_s=delay)
 
+    def send_many(self, envelopes: list[Envelope]) -> None:
+        by_step: dict[str, list[str]] = {}
+        for env in envelopes:
+            by_step.setdefault(env.step, []).append(env.to_body())
+        for step, bodies in by_step.items():
+            self.queues[step].send(bodies)
+
     def dead_letter(self, body: str, reason: str) -> None:
         self.dlq.send([json.dumps({"reason": reason, "body": body[:60000]})])
 
@@ -87,6 +98,9 @@ class RecordingOutbox:
 
     def send(self, envelope: Envelope, delay_s: float = 0) -> None:
         self.sent.append((envelope, delay_s))
+
+    def send_many(self, envelopes: list[Envelope]) -> None:
+        self.sent.extend((e, 0) for e in envelopes)
 
     def dead_letter(self, body: str, reason: str) -> None:
         self.dead.append((body, reason))

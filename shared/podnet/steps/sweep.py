@@ -42,6 +42,7 @@ def sweep(ctx: StepContext, env: Envelope | None = None) -> dict[str, int]:
     podenis, _ = ctx.kube.list(PODENIS)
     pods = {key_of(p): p for p in ctx.kube.list(PODS)[0]}
     counts = {"release": 0, "allocate": 0, "reconcile": 0, "leakedDetached": 0, "leakedDeleted": 0}
+    out: list[Envelope] = []  # sent together at the end: one batch call per 16 instead of one call each
 
     for pe in podenis:
         key = key_of(pe)
@@ -58,7 +59,7 @@ def sweep(ctx: StepContext, env: Envelope | None = None) -> dict[str, int]:
             due = True
         if due:
             counts["release"] += 1
-            ctx.outbox.send(pod_envelope("release", pe, "TIMER"))
+            out.append(pod_envelope("release", pe, "TIMER"))
 
     bound = {key_of(pe) for pe in podenis if phase_of(pe) == "Bind" and not is_deleting(pe)}
     for key, pod in pods.items():
@@ -66,12 +67,14 @@ def sweep(ctx: StepContext, env: Envelope | None = None) -> dict[str, int]:
         terminating = bool((pod.get("metadata") or {}).get("deletionTimestamp"))
         if wants_networks(pod) and spec.get("nodeName") and not pod_finished(pod) and not terminating and key not in bound:
             counts["allocate"] += 1
-            ctx.outbox.send(pod_envelope("allocate", pod, "TIMER"))
+            out.append(pod_envelope("allocate", pod, "TIMER"))
 
     for pn in ctx.kube.list(PODNETWORKINGS)[0]:
         if (pn.get("status") or {}).get("status") != "Ready":
             counts["reconcile"] += 1
-            ctx.outbox.send(podnetworking_envelope(pn, "TIMER"))
+            out.append(podnetworking_envelope(pn, "TIMER"))
+    if out:
+        ctx.outbox.send_many(out)
 
     detached, deleted = collect_leaked_enis(ctx, podenis, now)
     counts["leakedDetached"], counts["leakedDeleted"] = detached, deleted
