@@ -8,30 +8,37 @@ dead-letter queue with the reason. A message is never silently dropped and never
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from podnet.errors import PermanentError, RetryableError
-from podnet.steps.allocate import allocate
-from podnet.steps.bind import bind
 from podnet.steps.context import StepContext
 from podnet.steps.messages import BadMessage, Envelope, StepName, parse_envelope
-from podnet.steps.reconcile import reconcile_status
-from podnet.steps.release import release
-from podnet.steps.sweep import sweep
 
 log = logging.getLogger("podnet.dispatch")
 
 StepFunction = Callable[[StepContext, Envelope], object]
-STEP_FUNCTIONS: dict[str, StepFunction] = {
-    "reconcile": reconcile_status,
-    "allocate": allocate,
-    "bind": bind,
-    "release": release,
-    "sweep": sweep,
+# "module:function", imported on first use: a function instance runs one step, and loading the
+# others would only add to its cold start. Tests may put a callable here instead.
+STEP_FUNCTIONS: dict[str, StepFunction | str] = {
+    "reconcile": "podnet.steps.reconcile:reconcile_status",
+    "allocate": "podnet.steps.allocate:allocate",
+    "bind": "podnet.steps.bind:bind",
+    "release": "podnet.steps.release:release",
+    "sweep": "podnet.steps.sweep:sweep",
 }
+
+
+def step_function(step: str) -> StepFunction:
+    """The function that runs ``step`` (imported on first use)."""
+    fn = STEP_FUNCTIONS[step]
+    if isinstance(fn, str):
+        module, name = fn.split(":")
+        fn = STEP_FUNCTIONS[step] = getattr(importlib.import_module(module), name)
+    return fn
 MAX_BACKOFF_S = 300.0
 
 
@@ -72,7 +79,7 @@ def process_message(ctx: StepContext, step: StepName, body: str, result: BatchRe
         result.ok += 1
         return "ok"
     try:
-        STEP_FUNCTIONS[step](ctx, env)
+        step_function(step)(ctx, env)
     except PermanentError as e:
         log.warning("step %s %s failed permanently: %s", step, env.key, e)
         ctx.outbox.dead_letter(body, f"{type(e).__name__}: {e}")
