@@ -189,3 +189,14 @@ def test_statefulset_pod_recreated_by_controller_gets_its_ip_back(s):
     assert get_pod(s, "web-1")["metadata"]["uid"] != uid
     assert pod_ips(s, "web-1") == ips["web-1"]
     assert podeni(s, "web-1")["status"]["phase"] == "Bind"
+
+
+def test_default_eni_type_uses_an_exclusive_eni_on_a_node_without_trunk_but_explicit_trunk_is_refused():
+    with system(nodes=[("node-g1", "cn-hangzhou-g", False)]) as s:
+        s.apply([podnetworking("d", ["vsw-g1"]), podnetworking("t", ["vsw-g2"], eniOptions={"eniType": "Trunk"})])
+        s.apply([pod("plain", [iface("eth0", "d")]), pod("trunked", [iface("eth0", "t")])])
+        pe = podeni(s, "plain")
+        assert pe["status"]["phase"] == "Bind" and [i["type"] for i in pe["status"]["eniInfos"].values()] == ["Secondary"]
+        assert (podeni(s, "trunked").get("status") or {}).get("phase", "") != "Bind"
+        msgs = [e["message"] for e in s.snapshot()["events"] if e["reason"] == "AttachENIFailed" and e["name"] == "trunked"]
+        assert msgs and "TrunkENINotFound" in msgs[0]

@@ -37,10 +37,17 @@ def wait_delay(attempt: int) -> float:
     return min(MAX_WAIT_DELAY_S, 2.0 * (1.5**attempt))
 
 
-def use_trunk(alloc: dict[str, Any], default_eni_type: str) -> bool:
-    """Whether this allocation is a trunk member: explicit option, else the cluster default."""
+def use_trunk(alloc: dict[str, Any], default_eni_type: str, node_has_trunk: bool) -> bool:
+    """Whether this allocation is a trunk member.
+
+    An explicit eniType (``attachmentOptions.trunk``) decides; ``Default`` follows the cluster setting,
+    which means a trunk member where the node has a trunk ENI and an exclusive ENI where it has none
+    (an ENI-only node), rather than failing the pod.
+    """
     trunk = ((alloc.get("eni") or {}).get("attachmentOptions") or {}).get("trunk")
-    return (default_eni_type == "Trunk") if trunk is None else bool(trunk)
+    if trunk is None:
+        return default_eni_type == "Trunk" and node_has_trunk
+    return bool(trunk)
 
 
 def network_status(podeni: dict[str, Any]) -> list[dict[str, Any]]:
@@ -87,7 +94,7 @@ def bind(ctx: StepContext, env: Envelope) -> None:
 
     wanted: dict[str, str] = {}
     for a in allocs:
-        trunk = use_trunk(a, ctx.settings.default_eni_type)
+        trunk = use_trunk(a, ctx.settings.default_eni_type, bool(facts.trunk_eni_id))
         if trunk and not facts.trunk_eni_id:
             msg = f"node {facts.name} has no trunk ENI (annotation k8s.aliyun.com/trunk-on) for interface {a['interface']}"
             ctx.event(pod, "Warning", "AttachENIFailed", f"{msg} (TrunkENINotFound)")
