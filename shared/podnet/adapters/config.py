@@ -19,6 +19,7 @@ PODNET_MNS_ENDPOINT        ""                                      http(s)://<ui
 PODNET_ECS_ENDPOINT        ecs.<region>.aliyuncs.com               ECS OpenAPI endpoint (host[:port])
 PODNET_VPC_ENDPOINT        vpc.<region>.aliyuncs.com               VPC OpenAPI endpoint
 PODNET_CLOUD_PROTOCOL      https                                   http only for the local fakes
+PODNET_CLOUD_TRANSPORT     tea                                     tea | signed (own ACS3 signer; FC uses it)
 PODNET_MAX_INSTANCES       1                                       FC instance cap (rate-limit share)
 PODNET_RATE_LIMITS         {}                                      JSON per-minute limit overrides
 PODNET_KUBE_URL            ""                                      API server URL (else kubeconfig)
@@ -75,6 +76,7 @@ class Settings:
     ecs_endpoint: str = ""
     vpc_endpoint: str = ""
     cloud_protocol: str = "https"
+    cloud_transport: str = "tea"
     max_instances: int = 1
     rate_limits: Mapping[str, float] = field(default_factory=dict)
     access_key_id: str = ""
@@ -129,6 +131,9 @@ class Settings:
         protocol = get("PODNET_CLOUD_PROTOCOL", "https").lower()
         if protocol not in ("http", "https"):
             raise _bad("PODNET_CLOUD_PROTOCOL", protocol, "must be http or https")
+        transport = get("PODNET_CLOUD_TRANSPORT", "tea").lower()
+        if transport not in ("tea", "signed"):
+            raise _bad("PODNET_CLOUD_TRANSPORT", transport, "must be tea or signed")
         return cls(
             cluster_id=get("PODNET_CLUSTER_ID"),
             region=region,
@@ -144,6 +149,7 @@ class Settings:
             ecs_endpoint=get("PODNET_ECS_ENDPOINT") or (f"ecs.{region}.aliyuncs.com" if region else ""),
             vpc_endpoint=get("PODNET_VPC_ENDPOINT") or (f"vpc.{region}.aliyuncs.com" if region else ""),
             cloud_protocol=protocol,
+            cloud_transport=transport,
             max_instances=ints["PODNET_MAX_INSTANCES"],
             rate_limits=rate_limits,
             access_key_id=get("ALIBABA_CLOUD_ACCESS_KEY_ID"),
