@@ -113,6 +113,7 @@ class LocalSystem:
             credentials=CloudCredentials("local-ak", "local-sk"),
             protocol="http",
             clock=self.clock,
+            transport="signed",  # what Function Compute runs (podnet.fc), so end-to-end runs exercise it
         )
         names = {step: queue_name(QUEUE_PREFIX, step) for step in STEP_NAMES}
         for qn in [*names.values(), dead_letter_queue_name(QUEUE_PREFIX)]:
