@@ -1,4 +1,5 @@
-"""OpenApiCloud against the fake ECS/VPC over HTTP (the real Tea generic client on the wire)."""
+"""OpenApiCloud against the fake ECS/VPC over HTTP, through both transports (Tea's generic client and
+our own ACS3 signer, ``podnet.adapters.acs3``): the ``transport`` fixture runs each test with each."""
 
 from __future__ import annotations
 
@@ -29,8 +30,13 @@ def sleeps() -> Sleeps:
     return Sleeps()
 
 
+@pytest.fixture(params=["tea", "signed"])
+def transport(request: Any) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def cloud(cloud_server: Any, sleeps: Sleeps) -> OpenApiCloud:
+def cloud(cloud_server: Any, sleeps: Sleeps, transport: str) -> OpenApiCloud:
     return OpenApiCloud(
         region="cn-hangzhou",
         ecs_endpoint=cloud_server.endpoint,
@@ -41,6 +47,7 @@ def cloud(cloud_server: Any, sleeps: Sleeps) -> OpenApiCloud:
         retry=RetryPolicy(sleep=sleeps, jitter=0.0),
         metrics=Metrics(),
         timeout_s=5,
+        transport=transport,
     )
 
 
@@ -206,7 +213,7 @@ def test_lost_describe_response_is_retried(cloud: OpenApiCloud, cloud_backend: A
     assert cloud_backend.calls["DescribeNetworkInterfaces"] == 2
 
 
-def test_connection_refused_becomes_retryable(sleeps: Sleeps) -> None:
+def test_connection_refused_becomes_retryable(sleeps: Sleeps, transport: str) -> None:
     import socket
 
     s = socket.socket()
@@ -222,6 +229,7 @@ def test_connection_refused_becomes_retryable(sleeps: Sleeps) -> None:
         clock=SimClock(),
         retry=RetryPolicy(sleep=sleeps, attempts=2),
         metrics=Metrics(),
+        transport=transport,
     )
     with pytest.raises(RetryableError) as ei:
         cloud.create_network_interface(
@@ -271,7 +279,7 @@ def test_describe_filters(cloud: OpenApiCloud, trunk_node: Any) -> None:
     assert [e.id for e in cloud.describe_network_interfaces(tags=TAGS, status="Available")] == []
 
 
-def test_rate_limiter_long_wait_raises_retryable_without_calling(cloud_server: Any, cloud_backend: Any) -> None:
+def test_rate_limiter_long_wait_raises_retryable_without_calling(cloud_server: Any, cloud_backend: Any, transport: str) -> None:
     clock = SimClock()
     limiter = RateLimiter(clock, {"DescribeVSwitches": 60}, max_instances=30)  # 2/min, burst 2
     cloud = OpenApiCloud(
@@ -284,6 +292,7 @@ def test_rate_limiter_long_wait_raises_retryable_without_calling(cloud_server: A
         rate_limiter=limiter,
         retry=RetryPolicy(sleep=lambda s: None),
         metrics=Metrics(),
+        transport=transport,
     )
     cloud.describe_vswitches(["vsw-g1"])
     cloud.describe_vswitches(["vsw-g1"])
@@ -350,6 +359,11 @@ def test_from_env_builds_a_rate_limited_client(monkeypatch: Any) -> None:
     assert cloud.rate_limiter is not None
     assert cloud.rate_limiter.limit_per_minute("DescribeVSwitches") == 10
     assert cloud.rate_limiter.limit_per_minute("CreateNetworkInterface") == 50
+    assert cloud.transport == "tea"  # the default; podnet.fc asks for "signed"
+    assert OpenApiCloud.from_env(SimClock(), env={**env, "PODNET_CLOUD_TRANSPORT": "signed"}).transport == "signed"
+    assert OpenApiCloud.from_env(SimClock(), env=env, transport="signed").transport == "signed"
+    with pytest.raises(PermanentError):
+        OpenApiCloud.from_env(SimClock(), env={**env, "PODNET_CLOUD_TRANSPORT": "grpc"})
 
 
 # --- the wire request is the typed SDK's ---------------------------------------------------------------
