@@ -32,7 +32,7 @@ from podnet.fakes.mns.server import FakeMNSServer
 from podnet.local.cluster import node_object
 from podnet.ports import NAMESPACES, NODES, PODENIS, PODNETWORKINGS, PODS, Resource
 from podnet.runloop import Consumer, build_step_context
-from podnet.steps.context import SimpleSettings, StepContext, dead_letter_queue_name, queue_name
+from podnet.steps.context import StepContext, dead_letter_queue_name, queue_name
 from podnet.steps.messages import STEP_NAMES, Envelope, parse_envelope
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -332,7 +332,7 @@ def test_consumer_keeps_a_message_it_could_not_finish() -> None:
         def get(self, *a: Any, **kw: Any) -> Any:
             raise RetryableError("apiserver down")
 
-    ctx = StepContext(BrokenKube(), None, _FailingOutbox(), clock, SimpleSettings())  # type: ignore[arg-type]
+    ctx = StepContext(BrokenKube(), None, _FailingOutbox(), clock, Settings())  # type: ignore[arg-type]
     consumer = Consumer(ctx, {"allocate": q}, sweep_period_s=None)
     assert consumer.drain() == 1
     assert consumer.stats.crashed == 1 and len(q) == 1  # not deleted

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from podnet.adapters.config import Settings
 from podnet.clock import SimClock
 from podnet.errors import PermanentError, RetryableError
 from podnet.steps import dispatch
-from podnet.steps.context import RecordingOutbox, SimpleSettings, StepContext
+from podnet.steps.context import RecordingOutbox, StepContext
 from podnet.steps.messages import Envelope
 
 
 def ctx(outbox: RecordingOutbox, max_attempts: int = 3) -> StepContext:
-    return StepContext(kube=None, cloud=None, outbox=outbox, clock=SimClock(), settings=SimpleSettings(max_attempts=max_attempts))  # type: ignore[arg-type]
+    return StepContext(kube=None, cloud=None, outbox=outbox, clock=SimClock(), settings=Settings(max_attempts=max_attempts))  # type: ignore[arg-type]
 
 
 def body(attempt: int = 0) -> str:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from podnet.adapters.cloud import CloudCredentials, OpenApiCloud
+from podnet.adapters.config import Settings
 from podnet.adapters.kube_http import HttpKube
 from podnet.adapters.mns_queue import MnsQueue
 from podnet.clock import SimClock
@@ -31,7 +32,7 @@ from podnet.forwarder import Forwarder
 from podnet.local.cluster import Scheduler, node_object, pods_for_workload
 from podnet.local.scenario import DeleteRef, Scenario
 from podnet.ports import NODES, PODS, RESOURCES, Resource
-from podnet.steps.context import QueueOutbox, SimpleSettings, StepContext, dead_letter_queue_name, queue_name
+from podnet.steps.context import QueueOutbox, StepContext, dead_letter_queue_name, queue_name
 from podnet.steps.dispatch import process_message
 from podnet.steps.messages import STEP_NAMES
 from podnet.steps.sweep import sweep
@@ -64,7 +65,6 @@ class RunStats:
     retried: int = 0
     dead_lettered: int = 0
     sweeps: int = 0
-    dead_letters: list[dict[str, Any]] = field(default_factory=list)
 
 
 class LocalSystem:
@@ -82,7 +82,7 @@ class LocalSystem:
         self.max_settle_real_s = 600.0
         self.progress = progress
         self.clock = SimClock()
-        self.settings = SimpleSettings(platform=scenario.platform)
+        self.settings = Settings(cluster_id="c-podnet-local", region=scenario.cloud.region, platform=scenario.platform)
         self.stats = RunStats()
         self.rejected: list[Rejection] = []
         self.workloads: dict[tuple[str, str, str], dict[str, Any]] = {}

@@ -33,19 +33,6 @@ class StepSettings(Protocol):
     system_namespace: str
 
 
-@dataclass
-class SimpleSettings:
-    """Plain settings for tests and the local runner."""
-
-    cluster_id: str = "c-podnet-local"
-    platform: str = "ack"
-    default_eni_type: str = "Trunk"
-    max_attempts: int = 12
-    gc_grace_s: float = 600.0
-    sweep_period_s: float = 60.0
-    system_namespace: str = "kube-system"
-
-
 class Outbox(Protocol):
     """Where steps put the messages for the next steps."""
 
