@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from podnet.commands._options import cluster_options
+
 
 def _touch(path: str | None) -> None:
     """Refresh the liveness file (the Deployment's exec probe checks its age)."""
@@ -21,19 +23,11 @@ def _touch(path: str | None) -> None:
 
 
 @click.command("forwarder")
-@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
-              help="Kubeconfig to use; default: PODNET_KUBE_URL, the in-cluster service account, "
-                   "KUBECONFIG or ~/.kube/config.")
-@click.option("--context", "kube_context", default=None, help="Kubeconfig context.")
-@click.option("--namespace", envvar="PODNET_FORWARDER_NAMESPACE", default="kube-system", show_default=True,
-              help="Namespace of the checkpoint ConfigMap (podnet-forwarder-state).")
-@click.option("--queue-prefix", envvar="PODNET_QUEUE_PREFIX", default="podnet", show_default=True,
-              help="MNS queues are <prefix>-<step>.")
+@cluster_options
 @click.option("--watch-timeout", type=click.IntRange(10, 3600), default=300, show_default=True,
               help="Seconds per watch request before it is renewed from the last resourceVersion.")
 @click.option("--heartbeat-file", envvar="PODNET_HEARTBEAT_FILE", default=None,
               help="Touched every few seconds while every watch thread runs (for an exec liveness probe).")
-@click.option("--log-level", envvar="PODNET_LOG_LEVEL", default="info", show_default=True)
 def forwarder(kubeconfig: str | None, kube_context: str | None, namespace: str, queue_prefix: str,
               watch_timeout: int, heartbeat_file: str | None, log_level: str) -> None:
     """List+watch Pods, PodNetworkings and PodENIs and send one small message per change to the step queues.

@@ -14,16 +14,11 @@ import threading
 
 import click
 
+from podnet.commands._options import cluster_options
+
 
 @click.command("run")
-@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
-              help="Kubeconfig to use; default: PODNET_KUBE_URL, the in-cluster service account, "
-                   "KUBECONFIG or ~/.kube/config.")
-@click.option("--context", "kube_context", default=None, help="Kubeconfig context.")
-@click.option("--namespace", envvar="PODNET_FORWARDER_NAMESPACE", default="kube-system", show_default=True,
-              help="Namespace of the forwarder's checkpoint ConfigMap.")
-@click.option("--queue-prefix", envvar="PODNET_QUEUE_PREFIX", default="podnet", show_default=True,
-              help="MNS queues are <prefix>-<step> and <prefix>-dead-letter.")
+@cluster_options
 @click.option("--sweep-period", default="1m", show_default=True, help="How often the sweep runs (90s, 1m, 1h).")
 @click.option("--wait", "wait_s", type=click.IntRange(0, 30), default=10, show_default=True,
               help="Long-poll seconds per receive.")
@@ -34,7 +29,6 @@ import click
 @click.option("--once", is_flag=True,
               help="One pass: relist (SYNC every object), handle every visible message and what it enqueues, "
                    "sweep once, then exit. Delayed messages stay queued.")
-@click.option("--log-level", envvar="PODNET_LOG_LEVEL", default="info", show_default=True)
 def run(kubeconfig: str | None, kube_context: str | None, namespace: str, queue_prefix: str, sweep_period: str,
         wait_s: int, workers: int, with_forwarder: bool, once: bool, log_level: str) -> None:
     """Run the control plane in this process against a real cluster, ECS/VPC and MNS.
