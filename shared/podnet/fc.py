@@ -109,11 +109,15 @@ def handler_for(step: StepName) -> tuple[Callable[[Any], None], Callable[[bytes,
     """The (initialize, handler) pair of one step's function."""
     if step not in STEP_NAMES:
         raise ValueError(f"unknown step {step!r}")
+    from podnet.log import configure
 
     def initialize(context: Any) -> None:
+        configure()
         get_context(context)
 
     def handler(event: bytes, context: Any) -> dict[str, Any]:
+        from podnet.log import bind
+        from podnet.metrics import get_metrics
         from podnet.steps.dispatch import process_batch
 
         ctx = get_context(context)
@@ -123,9 +127,12 @@ def handler_for(step: StepName) -> tuple[Callable[[Any], None], Callable[[bytes,
         except TriggerEventError as e:
             ctx.outbox.dead_letter(repr(event)[:2000], str(e))
             return {"ok": 0, "retried": 0, "deadLettered": 1, "failures": [{"reason": str(e)}]}
-        result = process_batch(ctx, step, bodies)
+        request_id = getattr(context, "request_id", "")
+        with bind(requestId=request_id):
+            result = process_batch(ctx, step, bodies)
         summary = result.as_dict()
-        log.info(json.dumps({"step": step, "requestId": getattr(context, "request_id", ""), **summary}))
+        log.info(json.dumps({"step": step, "requestId": request_id, **summary}))
+        get_metrics().emit(reset=True, step=step, requestId=request_id)  # one JSON line per invocation, to SLS
         return summary
 
     return initialize, handler

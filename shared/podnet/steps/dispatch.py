@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from podnet.errors import PermanentError, RetryableError
+from podnet.log import bind
+from podnet.metrics import get_metrics
 from podnet.steps.context import StepContext
 from podnet.steps.messages import BadMessage, Envelope, StepName, parse_envelope
 
@@ -78,15 +80,19 @@ def process_message(ctx: StepContext, step: StepName, body: str, result: BatchRe
         ctx.outbox.send(env)  # delivered to the wrong queue: forward, do not drop
         result.ok += 1
         return "ok"
+    code = ""
     try:
-        step_function(step)(ctx, env)
+        with bind(step=step, key=env.key, attempt=env.attempt):
+            step_function(step)(ctx, env)
     except PermanentError as e:
+        code = e.code or type(e).__name__
         log.warning("step %s %s failed permanently: %s", step, env.key, e)
         ctx.outbox.dead_letter(body, f"{type(e).__name__}: {e}")
         result.dead_lettered += 1
         result.failures.append({"key": env.key, "reason": str(e)})
         return "dead"
     except Exception as e:  # RetryableError, adapter errors, bugs: retry with backoff, then dead-letter
+        code = getattr(e, "code", "") or type(e).__name__
         hint = e.delay_s if isinstance(e, RetryableError) else 5.0
         if env.attempt + 1 >= ctx.settings.max_attempts:
             ctx.outbox.dead_letter(body, f"gave up after {env.attempt + 1} attempts: {type(e).__name__}: {e}")
@@ -99,7 +105,9 @@ def process_message(ctx: StepContext, step: StepName, body: str, result: BatchRe
         result.retried += 1
         return "retried"
     finally:
-        result.durations_ms.append((time.perf_counter() - started) * 1000)
+        elapsed = time.perf_counter() - started
+        result.durations_ms.append(elapsed * 1000)
+        get_metrics().record_step(step, elapsed, code or None)
     result.ok += 1
     return "ok"
 

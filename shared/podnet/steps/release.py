@@ -98,6 +98,7 @@ def _detach_all(ctx: StepContext, podeni: dict) -> bool:
                 ctx.cloud.detach_network_interface(eni.id, eni.instance_id, eni.trunk_eni_id or None)
             except CloudError as e:
                 if e.code != "InvalidOperation.InvalidEniState":
+                    ctx.event(podeni, "Warning", "DetachENIFailed", f"ENI {eni.id}: {e}")
                     raise RetryableError(f"detach {eni.id}: {e}", delay_s=5, code=e.code) from e
     return pending
 
