@@ -57,3 +57,17 @@ def test_message_for_another_step_is_forwarded_not_dropped():
 def test_backoff_grows_and_is_capped():
     delays = [dispatch.backoff_delay(Envelope(step="bind", kind="Pod", key="k", attempt=a), 0) for a in range(12)]
     assert delays == sorted(delays) and delays[0] >= 2 and delays[-1] == dispatch.MAX_BACKOFF_S
+
+
+def test_every_step_run_is_measured_with_its_error_code(monkeypatch):
+    from podnet.metrics import get_metrics
+
+    def step(c, env):
+        if env.attempt:
+            raise RetryableError("throttled", code="Throttling.User")
+
+    monkeypatch.setitem(dispatch.STEP_FUNCTIONS, "bind", step)
+    get_metrics().reset()
+    dispatch.process_batch(ctx(RecordingOutbox()), "bind", [body(0), body(1)])
+    snap = get_metrics().snapshot()["steps"]["bind"]
+    assert snap["runs"] == 2 and snap["errors"] == {"Throttling.User": 1} and snap["latency"]["count"] == 2
