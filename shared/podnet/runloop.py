@@ -2,7 +2,10 @@
 
 - ``kube_client`` / ``step_queues`` / ``build_step_context``: the adapters, built as ``podnet.fc`` builds
   them (settings from ``podnet.adapters.config.Settings``), but with Kubernetes from a kubeconfig or the
-  in-cluster service account and the credentials from the standard variables.
+  in-cluster service account. Credentials: the static ``ALIBABA_CLOUD_ACCESS_KEY_ID``/``_SECRET``
+  (/``_SECURITY_TOKEN``) variables when both are set (as before), else the standard Alibaba Cloud
+  credential chain (``podnet.adapters.cloud.default_credentials_provider``: RRSA/OIDC, profiles, the
+  ECS RAM role...), asked before every request so expiring STS triples are refreshed.
 - ``Consumer``: one long-polling thread per step queue; each received message runs through
   ``process_message`` and is deleted only afterwards, so a crash (or a failed send of the follow-up)
   leaves it in the queue and MNS delivers it again after its visibility timeout. A timer thread runs
@@ -19,13 +22,16 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from podnet.adapters.config import Settings
 from podnet.clock import Clock, SystemClock
 from podnet.ports import KubeApi, Queue, QueueMessage
 from podnet.steps.context import QueueOutbox, StepContext, dead_letter_queue_name, queue_name
 from podnet.steps.messages import STEP_NAMES, Envelope, StepName
+
+if TYPE_CHECKING:
+    from podnet.adapters.cloud import CredentialsProvider
 
 log = logging.getLogger("podnet.run")
 
@@ -50,12 +56,41 @@ def kube_client(
     return HttpKube.from_kubeconfig(None, None, **kw)
 
 
-def step_queues(prefix: str, env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], Any]:
-    """One ``MnsQueue`` per step (``<prefix>-<step>``) and the dead-letter queue, from the environment."""
+def has_static_credentials(env: Mapping[str, str] | None = None) -> bool:
+    """Whether ``ALIBABA_CLOUD_ACCESS_KEY_ID`` and ``_SECRET`` are both set (then they are used as they are)."""
+    e = os.environ if env is None else env
+    return bool(e.get("ALIBABA_CLOUD_ACCESS_KEY_ID") and e.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET"))
+
+
+def chain_credentials_provider(env: Mapping[str, str] | None = None) -> CredentialsProvider | None:
+    """None when the static variables are set; else the default credential chain (not asked yet)."""
+    if has_static_credentials(env):
+        return None
+    from podnet.adapters import cloud
+
+    # looked up on the module at call time, so tests can replace the factory
+    return cloud.default_credentials_provider()
+
+
+def step_queues(
+    prefix: str, env: Mapping[str, str] | None = None, *, credentials_provider: CredentialsProvider | None = None
+) -> tuple[dict[str, Any], Any]:
+    """One ``MnsQueue`` per step (``<prefix>-<step>``) and the dead-letter queue, from the environment.
+
+    Credentials: ``credentials_provider`` when given, else the static variables, else the default
+    chain (checked once here: ``PermanentError(code="ConfigError")`` when it finds nothing)."""
     from podnet.adapters.mns_queue import MnsQueue
 
-    queues = {s: MnsQueue.from_env(queue_name(prefix, s), env) for s in STEP_NAMES}
-    return queues, MnsQueue.from_env(dead_letter_queue_name(prefix), env)
+    provider = credentials_provider
+    probe = False
+    if provider is None:
+        provider = chain_credentials_provider(env)
+        probe = provider is not None
+    queues = {s: MnsQueue.from_env(queue_name(prefix, s), env, credentials_provider=provider) for s in STEP_NAMES}
+    dlq = MnsQueue.from_env(dead_letter_queue_name(prefix), env, credentials_provider=provider)
+    if probe and provider is not None:
+        provider()  # fail at startup, not on the first receive
+    return queues, dlq
 
 
 def build_step_context(
@@ -68,14 +103,21 @@ def build_step_context(
     clock: Clock | None = None,
     env: Mapping[str, str] | None = None,
 ) -> StepContext:
-    """The StepContext of a deployed system: ECS/VPC and MNS from the environment (or the given queues)."""
+    """The StepContext of a deployed system: ECS/VPC and MNS from the environment (or the given queues).
+
+    Credentials: ``credentials`` when given, else the static ``ALIBABA_CLOUD_*`` variables, else the
+    default credential chain shared by the cloud adapter and the queues (checked once here: a
+    ``PermanentError(code="ConfigError")`` naming what was tried when it finds nothing)."""
     from podnet.adapters.cloud import OpenApiCloud
 
     clock = clock or SystemClock()
     settings = settings or Settings.from_env(env)
-    cloud = OpenApiCloud.from_env(clock, credentials=credentials, env=env)
+    provider = None if credentials is not None else chain_credentials_provider(env)
+    cloud = OpenApiCloud.from_env(clock, credentials=credentials, credentials_provider=provider, env=env)
     if queues is None or dead_letter is None:
-        queues, dead_letter = step_queues(settings.queue_prefix, env)
+        queues, dead_letter = step_queues(settings.queue_prefix, env, credentials_provider=provider)
+    if provider is not None:
+        cloud.refresh_credentials()  # after the settings checks: fail at startup, not on the first call
     return StepContext(kube, cloud, QueueOutbox(queues, dead_letter), clock, settings)
 
 

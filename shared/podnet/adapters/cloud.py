@@ -40,6 +40,11 @@ Behaviour (product spec §4, Terway §4):
 - Credentials rotate under FC (``context.credentials`` is a short-lived STS triple): call
   ``set_credentials(CloudCredentials.from_fc_context(context))`` on every invocation; the Tea clients
   are rebuilt only when the triple changed.
+- Long-running processes (``podnet run``, the forwarder) pass a ``credentials_provider`` instead,
+  usually ``default_credentials_provider()`` (the standard Alibaba Cloud credential chain: env vars,
+  RRSA/OIDC, CLI profile, credentials file, ECS RAM role). It is asked before every HTTP attempt (the
+  chain caches and refreshes expiring STS triples itself) and ``set_credentials`` runs when the triple
+  changed, so both transports sign with the current one.
 """
 
 from __future__ import annotations
@@ -71,7 +76,16 @@ from podnet.log import fields, get_logger
 from podnet.metrics import Metrics, get_metrics
 from podnet.ports import EniInfo, VSwitchInfo
 
-__all__ = ["CloudCredentials", "OpenApiCloud", "ECS_VERSION", "VPC_VERSION", "TRANSPORTS", "warm_up"]
+__all__ = [
+    "CloudCredentials",
+    "CredentialsProvider",
+    "default_credentials_provider",
+    "OpenApiCloud",
+    "ECS_VERSION",
+    "VPC_VERSION",
+    "TRANSPORTS",
+    "warm_up",
+]
 
 ECS_VERSION = "2014-05-26"
 VPC_VERSION = "2016-04-28"
@@ -114,6 +128,77 @@ class CloudCredentials:
         """The function role's STS triple from an FC handler ``context`` (read it on every invocation)."""
         c = context.credentials
         return cls(c.access_key_id, c.access_key_secret, getattr(c, "security_token", None) or None)
+
+
+CredentialsProvider = Callable[[], CloudCredentials]
+"""Returns the credentials to sign the next request with; cheap to call before every request."""
+
+# What alibabacloud-credentials 1.0.12's default chain looks at, in order (for the error message).
+CHAIN_SOURCES = (
+    "environment variables ALIBABA_CLOUD_ACCESS_KEY_ID/ALIBABA_CLOUD_ACCESS_KEY_SECRET(/ALIBABA_CLOUD_SECURITY_TOKEN)",
+    "RRSA/OIDC (ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN, ALIBABA_CLOUD_OIDC_TOKEN_FILE)",
+    "the aliyun CLI profile (~/.aliyun/config.json, ALIBABA_CLOUD_PROFILE)",
+    "the credentials file (ALIBABA_CLOUD_CREDENTIALS_FILE or ~/.alibabacloud/credentials.ini)",
+    "the ECS instance RAM role (metadata service; ALIBABA_CLOUD_ECS_METADATA names the role, "
+    "ALIBABA_CLOUD_ECS_METADATA_DISABLED=true skips it)",
+    "ALIBABA_CLOUD_CREDENTIALS_URI",
+)
+
+
+class _ChainProvider:
+    """``CredentialsProvider`` over ``alibabacloud_credentials``' default chain (one client, shared).
+
+    The SDK is imported on the first call only. Its client caches the credentials and refreshes STS
+    triples before they expire, so calling this before every request costs a lock and a few attribute
+    reads. Note that the SDK reads its environment variables once, when it is first imported.
+    """
+
+    def __init__(self) -> None:
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._succeeded = False
+
+    def __call__(self) -> CloudCredentials:
+        with self._lock:
+            try:
+                if self._client is None:
+                    from alibabacloud_credentials.client import Client as CredentialClient
+
+                    self._client = CredentialClient()
+                model = self._client.get_credential()
+                ak, sk = getattr(model, "access_key_id", None), getattr(model, "access_key_secret", None)
+                if not ak or not sk:
+                    raise ValueError(f"the chain answered without an AccessKey pair ({getattr(model, 'type', '')})")
+            except ImportError as e:
+                raise PermanentError(
+                    f"the Alibaba Cloud credential chain needs the alibabacloud-credentials package: {e}",
+                    code="ConfigError",
+                ) from e
+            except Exception as e:
+                detail = getattr(e, "message", None) or str(e) or type(e).__name__
+                if self._succeeded:
+                    # it worked before: an STS refresh failing now (metadata service, STS endpoint) is
+                    # worth another try later, not a dead letter
+                    raise RetryableError(
+                        f"cannot refresh Alibaba Cloud credentials: {detail}", delay_s=10.0, code="CredentialsUnavailable"
+                    ) from e
+                raise PermanentError(
+                    "no Alibaba Cloud credentials found; the default credential chain tried "
+                    + "; ".join(CHAIN_SOURCES)
+                    + f". Details: {detail}",
+                    code="ConfigError",
+                ) from e
+            self._succeeded = True
+            return CloudCredentials(str(ak), str(sk), getattr(model, "security_token", None) or None)
+
+
+def default_credentials_provider() -> CredentialsProvider:
+    """The standard Alibaba Cloud credential chain (``alibabacloud_credentials``, imported on first use).
+
+    The first call raises ``PermanentError(code="ConfigError")`` naming every source tried when none
+    has credentials; a failed refresh after a success raises ``RetryableError(code="CredentialsUnavailable")``.
+    """
+    return _ChainProvider()
 
 
 class _Failure(Exception):
@@ -295,7 +380,8 @@ class OpenApiCloud:
         region: str,
         ecs_endpoint: str,
         vpc_endpoint: str,
-        credentials: CloudCredentials,
+        credentials: CloudCredentials | None = None,
+        credentials_provider: CredentialsProvider | None = None,
         protocol: str = "https",
         clock: Clock,
         rate_limiter: RateLimiter | None = None,
@@ -310,6 +396,8 @@ class OpenApiCloud:
             raise PermanentError(f"protocol must be http or https, not {protocol!r}", code="ConfigError")
         if transport not in TRANSPORTS:
             raise PermanentError(f"transport must be tea or signed, not {transport!r}", code="ConfigError")
+        if credentials is None and credentials_provider is None:
+            raise PermanentError("OpenApiCloud needs credentials or a credentials_provider", code="ConfigError")
         self.transport = transport
         self.region = region
         self.endpoints = {"ecs": _strip_scheme(ecs_endpoint), "vpc": _strip_scheme(vpc_endpoint)}
@@ -321,7 +409,8 @@ class OpenApiCloud:
         self.timeout_s = float(timeout_s)
         self.max_rate_wait_s = max_rate_wait_s
         self.user_agent = user_agent
-        self._credentials = credentials
+        self._credentials: CloudCredentials | None = credentials
+        self._credentials_provider = credentials_provider
         self._clients: dict[str, Any] = {}  # Tea clients per service (transport "tea")
         self._sender: Any = None  # one acs3.AcsSender for both services (transport "signed")
         self._lock = threading.Lock()
@@ -337,10 +426,12 @@ class OpenApiCloud:
         credentials: CloudCredentials | None = None,
         env: Mapping[str, str] | None = None,
         transport: str | None = None,
+        credentials_provider: CredentialsProvider | None = None,
     ) -> OpenApiCloud:
         """Build from ``PODNET_REGION``, ``PODNET_ECS_ENDPOINT``, ``PODNET_VPC_ENDPOINT``,
         ``PODNET_CLOUD_TRANSPORT`` (unless ``transport`` is given) and the ``ALIBABA_CLOUD_*``
-        credentials (or ``credentials``, e.g. from an FC context)."""
+        credentials (or ``credentials``, e.g. from an FC context, or ``credentials_provider``, asked
+        before every request)."""
         from podnet.adapters.config import Settings
 
         e = os.environ if env is None else env
@@ -349,7 +440,8 @@ class OpenApiCloud:
             region=s.region,
             ecs_endpoint=s.ecs_endpoint,
             vpc_endpoint=s.vpc_endpoint,
-            credentials=credentials or CloudCredentials.from_env(e),
+            credentials=credentials or (None if credentials_provider is not None else CloudCredentials.from_env(e)),
+            credentials_provider=credentials_provider,
             protocol=s.cloud_protocol,
             clock=clock,
             rate_limiter=RateLimiter(clock, s.rate_limits, max_instances=s.max_instances),
@@ -359,7 +451,20 @@ class OpenApiCloud:
     # --- credentials and clients ---------------------------------------------------------------
     @property
     def credentials(self) -> CloudCredentials:
+        """The credentials the next request is signed with (asks the provider if it never was)."""
+        if self._credentials is None:
+            self.refresh_credentials()
+        assert self._credentials is not None
         return self._credentials
+
+    def refresh_credentials(self) -> None:
+        """Ask the ``credentials_provider`` (if any) and switch to its triple when it changed."""
+        provider = self._credentials_provider
+        if provider is None:
+            return
+        fresh = provider()
+        if fresh != self._credentials:
+            self.set_credentials(fresh)
 
     def set_credentials(self, credentials: CloudCredentials) -> None:
         """Use new (rotated) credentials from the next call on (the signed transport reads them per call)."""
@@ -373,11 +478,12 @@ class OpenApiCloud:
         self.set_credentials(CloudCredentials.from_fc_context(context))
 
     def _client(self, service: str) -> Any:
+        c = self.credentials  # asks the provider if it never was (not under the lock: set_credentials takes it)
         with self._lock:
             client = self._clients.get(service)
             if client is None:
                 tea = _tea()
-                c = self._credentials
+                c = self._credentials or c  # the latest, read under the lock that set_credentials holds
                 cfg = tea.Config(
                     access_key_id=c.access_key_id,
                     access_key_secret=c.access_key_secret,
@@ -414,7 +520,7 @@ class OpenApiCloud:
         from podnet.adapters import acs3
 
         sender = self._signed_sender()
-        c = self._credentials
+        c = self.credentials
         try:
             resp = sender.send(
                 endpoint=self.endpoints[service],
@@ -499,6 +605,8 @@ class OpenApiCloud:
                 raise RetryableError(f"{action}: client-side rate limit, retry in {wait:.1f}s", delay_s=wait, code="RateLimited")
             if wait > 0:
                 self._sleep(wait)
+        # every attempt (retries included) signs with the provider's current triple
+        self.refresh_credentials()
         t0 = perf_counter()
         try:
             body = self._send(service, action, query)

@@ -13,6 +13,10 @@
   ``PermanentError`` (a deployment problem, not a transient one).
 - The SDK keeps one ``http.client`` connection per ``Account`` and is not thread-safe, so each
   thread gets its own Account.
+- Credentials: a static pair/triple (``set_credentials`` for rotated ones, e.g. FC's per-invocation
+  STS triple), or a ``credentials_provider`` (``podnet.adapters.cloud.default_credentials_provider()``
+  in long-running processes) asked before every SDK call; when its triple changed, every thread
+  reconnects with the new one.
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from podnet.adapters.retry import RetriesExhausted, RetryPolicy
 from podnet.errors import PermanentError, RetryableError
 from podnet.log import fields, get_logger
 from podnet.ports import QueueMessage
+
+if TYPE_CHECKING:
+    from podnet.adapters.cloud import CredentialsProvider
 
 __all__ = ["MnsQueue", "MAX_BATCH"]
 
@@ -52,27 +59,43 @@ class MnsQueue:
         endpoint: str,
         queue_name: str,
         *,
-        access_key_id: str,
-        access_key_secret: str,
+        access_key_id: str = "",
+        access_key_secret: str = "",
         security_token: str | None = None,
         timeout_s: float = 35.0,
         retry: RetryPolicy | None = None,
+        credentials_provider: CredentialsProvider | None = None,
     ) -> None:
         if not endpoint.startswith(("http://", "https://")):
             raise PermanentError(f"MNS endpoint must start with http:// or https://: {endpoint!r}", code="ConfigError")
+        if credentials_provider is None and not (access_key_id and access_key_secret):
+            raise PermanentError("MnsQueue needs an AccessKey pair or a credentials_provider", code="ConfigError")
         self.endpoint = endpoint.rstrip("/")
         self.name = queue_name
         self.timeout_s = timeout_s
         self.retry = retry or DEFAULT_MNS_RETRY
         self._creds = (access_key_id, access_key_secret, security_token or "")
+        self._credentials_provider = credentials_provider
         self._local = threading.local()
         self._generation = 0
+        self._creds_lock = threading.Lock()  # (creds, generation) change together
 
     @classmethod
-    def from_env(cls, queue_name: str, env: Mapping[str, str] | None = None, **kw: Any) -> MnsQueue:
-        """``PODNET_MNS_ENDPOINT`` and the ``ALIBABA_CLOUD_*`` credentials."""
+    def from_env(
+        cls,
+        queue_name: str,
+        env: Mapping[str, str] | None = None,
+        *,
+        credentials_provider: CredentialsProvider | None = None,
+        **kw: Any,
+    ) -> MnsQueue:
+        """``PODNET_MNS_ENDPOINT`` and the ``ALIBABA_CLOUD_*`` credentials (or ``credentials_provider``)."""
         e = os.environ if env is None else env
         endpoint = e.get("PODNET_MNS_ENDPOINT") or e.get("MNS_ENDPOINT") or ""
+        if credentials_provider is not None:
+            if not endpoint:
+                raise PermanentError("PODNET_MNS_ENDPOINT must be set", code="ConfigError")
+            return cls(endpoint, queue_name, credentials_provider=credentials_provider, **kw)
         ak, sk = e.get("ALIBABA_CLOUD_ACCESS_KEY_ID", ""), e.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "")
         if not endpoint or not ak or not sk:
             raise PermanentError(
@@ -90,21 +113,33 @@ class MnsQueue:
     def set_credentials(self, access_key_id: str, access_key_secret: str, security_token: str | None = None) -> None:
         """Use rotated (STS) credentials from the next call on (every thread reconnects)."""
         creds = (access_key_id, access_key_secret, security_token or "")
-        if creds != self._creds:
-            self._creds = creds
-            self._generation += 1
+        with self._creds_lock:
+            if creds != self._creds:
+                self._creds = creds
+                self._generation += 1
+
+    def refresh_credentials(self) -> None:
+        """Ask the ``credentials_provider`` (if any) and switch to its triple when it changed."""
+        provider = self._credentials_provider
+        if provider is not None:
+            c = provider()
+            self.set_credentials(c.access_key_id, c.access_key_secret, c.security_token)
 
     # --- SDK plumbing --------------------------------------------------------------------------
     def _queue(self) -> Any:
+        # called for every SDK call (retries included), so each one signs with the current triple
+        self.refresh_credentials()
         local = self._local
-        if getattr(local, "generation", -1) != self._generation:
+        with self._creds_lock:
+            creds, generation = self._creds, self._generation
+        if getattr(local, "generation", -1) != generation:
             from mns.account import Account  # ~80 ms, paid on first use only
 
-            account = Account(self.endpoint, *self._creds)
+            account = Account(self.endpoint, *creds)
             account.mns_client.set_connection_timeout(int(self.timeout_s))
             q = account.get_queue(self.name)
             q.set_encoding(False)  # raw text bodies, no base64
-            local.queue, local.generation = q, self._generation
+            local.queue, local.generation = q, generation
         return local.queue
 
     def _run(self, what: str, fn: Callable[[], T], *, passthrough: frozenset[str] = frozenset()) -> T:

@@ -32,7 +32,9 @@ def forwarder(kubeconfig: str | None, kube_context: str | None, namespace: str, 
               watch_timeout: int, heartbeat_file: str | None, log_level: str) -> None:
     """List+watch Pods, PodNetworkings and PodENIs and send one small message per change to the step queues.
 
-    MNS comes from PODNET_MNS_ENDPOINT and ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET(/SECURITY_TOKEN). Progress is
+    MNS comes from PODNET_MNS_ENDPOINT; credentials from ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET(/SECURITY_TOKEN)
+    when set, else the standard Alibaba Cloud credential chain (RRSA/OIDC, ~/.alibabacloud/credentials.ini,
+    the ECS RAM role...; STS tokens are refreshed as they expire). Progress is
     checkpointed in a ConfigMap after each send, so a restart resumes where it stopped (duplicates are
     possible, losses are not). Stops cleanly on SIGTERM; exits 1 when a watch thread dies.
     """

@@ -34,8 +34,10 @@ def run(kubeconfig: str | None, kube_context: str | None, namespace: str, queue_
     """Run the control plane in this process against a real cluster, ECS/VPC and MNS.
 
     Cloud and MNS settings come from the environment: PODNET_CLUSTER_ID, PODNET_REGION (or
-    ALIBABA_CLOUD_REGION_ID), PODNET_MNS_ENDPOINT, ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET(/SECURITY_TOKEN), and
-    the optional PODNET_* variables of podnet.adapters.config. Stops cleanly on SIGTERM/SIGINT.
+    ALIBABA_CLOUD_REGION_ID), PODNET_MNS_ENDPOINT and the optional PODNET_* variables of
+    podnet.adapters.config. Credentials: ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET(/SECURITY_TOKEN) when set, else
+    the standard Alibaba Cloud credential chain (RRSA/OIDC, ~/.alibabacloud/credentials.ini, the ECS RAM
+    role...), whose STS tokens are refreshed as they expire. Stops cleanly on SIGTERM/SIGINT.
     """
     from podnet.adapters.config import Settings, parse_duration
     from podnet.errors import PodnetError
