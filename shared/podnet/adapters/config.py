@@ -26,7 +26,10 @@ PODNET_KUBE_URL            ""                                      API server UR
 PODNET_KUBE_TOKEN[_FILE]   ""                                      bearer token or a file holding it
 PODNET_KUBE_CA_FILE        ""                                      API server CA bundle
 PODNET_KUBECONFIG          KUBECONFIG                              kubeconfig path
-ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET / _SECURITY_TOKEN            static/STS credentials (FC: context)
+ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET / _SECURITY_TOKEN            static/STS credentials; FC uses the
+                                                                   function role (context); without them
+                                                                   podnet run uses the standard chain
+                                                                   (OIDC/RRSA, ECS RAM role, file)
 =========================  ======================================  =====================================
 """
 
