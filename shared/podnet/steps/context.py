@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from podnet.clock import Clock
-from podnet.domain.models import NodeFacts
+from podnet.domain.models import NodeFacts, format_k8s_time
 from podnet.errors import Conflict, KubeError, PermanentError, RetryableError
 from podnet.ports import EVENTS, NODES, CloudApi, KubeApi, Queue
 from podnet.steps.messages import Envelope, StepName
@@ -124,7 +124,7 @@ class StepContext:
         digest = hashlib.sha256(
             "\x1f".join((obj.get("kind", ""), namespace, md.get("name", ""), md.get("uid", ""), reason, message)).encode()
         ).hexdigest()[:16]
-        now = self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = format_k8s_time(self.clock.now())
         event = {
             "apiVersion": "v1",
             "kind": "Event",

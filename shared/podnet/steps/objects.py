@@ -6,7 +6,7 @@ Steps keep objects as the API server's JSON so nothing they do not know about is
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from podnet.domain.models import (
@@ -15,6 +15,8 @@ from podnet.domain.models import (
     POD_NETWORKS_REQUEST,
     POD_UID,
     PODENI_FINALIZER,
+    format_k8s_time,
+    parse_k8s_time,
 )
 
 ATTEMPT_ANNOTATION = "podnet.alibabacloud.com/allocation-attempt"
@@ -22,25 +24,19 @@ ROLLBACK_ANNOTATION = "podnet.alibabacloud.com/rollback-enis"
 NETWORK_KEY = "podnet.alibabacloud.com/network"  # in allocation.extraConfig
 EXHAUSTED_KEY = "podnet.alibabacloud.com/exhausted-vswitches"  # in allocation.extraConfig
 API_VERSION = "network.alibabacloud.com/v1beta1"
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def fmt_time(t: datetime) -> str:
-    """Kubernetes' metav1.Time format."""
-    return t.astimezone(timezone.utc).strftime(TIME_FORMAT)
+fmt_time = format_k8s_time  # one metav1.Time format for the whole project
 
 
 def parse_time(s: str | None) -> datetime | None:
-    """Parse a metav1.Time; None for empty or unparsable values."""
+    """Parse a metav1.Time; None for empty or unparsable values (a bad timestamp never breaks a step)."""
     if not s:
         return None
     try:
-        return datetime.strptime(s, TIME_FORMAT).replace(tzinfo=timezone.utc)
+        return parse_k8s_time(s)
     except ValueError:
-        try:
-            return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(timezone.utc)
-        except ValueError:
-            return None
+        return None
 
 
 def meta(obj: dict[str, Any]) -> dict[str, Any]:

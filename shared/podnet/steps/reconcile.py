@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from podnet.domain.models import format_k8s_time
 from podnet.domain.validation import validate_pod_networking
 from podnet.errors import Conflict, RetryableError
 from podnet.ports import PODNETWORKINGS
@@ -83,7 +84,7 @@ def reconcile_status(ctx: StepContext, env: Envelope) -> None:
             if missing:
                 errors = [f"spec.vSwitchOptions: vSwitch {v} not found (VSwitchNotFound)" for v in missing]
                 retry = True
-        now = ctx.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = format_k8s_time(ctx.clock.now())
         desired = desired_status(spec, found, errors, now)
         if _same(current, desired):
             break
